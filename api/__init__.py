@@ -1,0 +1,1 @@
+"""PartnerGraph's GraphQL face: types, thin resolvers, authorization, loaders and limits."""

@@ -1,0 +1,82 @@
+"""GraphQL types of partners and enrollments."""
+
+from __future__ import annotations
+
+import strawberry
+
+from api.context import Info
+from api.programs.types import Program, Tier
+from api.relay import Node, to_global_id
+from api.scalars import DateTime
+from domain.partners import models
+
+PartnerStatus = strawberry.enum(models.PartnerStatus, description="Whether a partner may act.")
+EnrollmentStatus = strawberry.enum(
+    models.EnrollmentStatus, description="Whether an enrollment earns."
+)
+
+
+@strawberry.type(description="An organization or person that refers customers.")
+class Partner(Node):
+    name: str
+    email: str
+    status: PartnerStatus  # type: ignore[valid-type]
+    created_at: DateTime  # type: ignore[valid-type]
+    pk: strawberry.Private[int]
+
+    @classmethod
+    def from_model(cls, row: models.Partner) -> Partner:
+        return cls(
+            id=to_global_id("Partner", row.pk),
+            pk=row.pk,
+            name=row.name,
+            email=row.email,
+            status=row.status,
+            created_at=row.created_at,
+        )
+
+    @strawberry.field(description="The partner's enrollments, oldest first.")
+    async def enrollments(self, info: Info) -> list[Enrollment]:
+        rows = await info.context.loaders.enrollments_by_partner.load(self.pk)
+        return [Enrollment.from_model(row) for row in rows]
+
+
+@strawberry.type(description="One partner in one program, with its tier and referral code.")
+class Enrollment(Node):
+    status: EnrollmentStatus  # type: ignore[valid-type]
+    referral_code: str = strawberry.field(description="Unique, case-insensitive.")
+    created_at: DateTime  # type: ignore[valid-type]
+    program_pk: strawberry.Private[int]
+    partner_pk: strawberry.Private[int]
+    tier_pk: strawberry.Private[int | None]
+
+    @classmethod
+    def from_model(cls, row: models.Enrollment) -> Enrollment:
+        return cls(
+            id=to_global_id("Enrollment", row.pk),
+            status=row.status,
+            referral_code=row.referral_code,
+            created_at=row.created_at,
+            program_pk=row.program_id,
+            partner_pk=row.partner_id,
+            tier_pk=row.tier_id,
+        )
+
+    @strawberry.field
+    async def program(self, info: Info) -> Program:
+        row = await info.context.loaders.program_by_id.load(self.program_pk)
+        assert row is not None  # a visible enrollment's program is visible
+        return Program.from_model(row)
+
+    @strawberry.field
+    async def partner(self, info: Info) -> Partner:
+        row = await info.context.loaders.partner_by_id.load(self.partner_pk)
+        assert row is not None  # a visible enrollment's partner is visible
+        return Partner.from_model(row)
+
+    @strawberry.field
+    async def tier(self, info: Info) -> Tier | None:
+        if self.tier_pk is None:
+            return None
+        row = await info.context.loaders.tier_by_id.load(self.tier_pk)
+        return Tier.from_model(row) if row is not None else None

@@ -1,0 +1,136 @@
+"""Inputs of program and tier mutations, and their translation to domain specs."""
+
+from __future__ import annotations
+
+import strawberry
+
+from api.programs.types import (
+    AttributionModelKind,
+    FunnelRole,
+    ProgramStatus,
+    RewardKind,
+    TierMetric,
+)
+from api.scalars import Decimal
+from domain.programs.rules import AttributionSettings, RewardOffer, TierSpec
+from domain.programs.services import ProgramSpec
+
+
+@strawberry.input
+class RoleWeightInput:
+    role: FunnelRole  # type: ignore[valid-type]
+    weight: Decimal  # type: ignore[valid-type]
+
+
+@strawberry.input(description="An attribution model and its settings.")
+class AttributionModelInput:
+    model: AttributionModelKind  # type: ignore[valid-type]
+    lookback_days: int | None = None
+    half_life_days: float | None = None
+    first_weight: Decimal | None = None  # type: ignore[valid-type]
+    last_weight: Decimal | None = None  # type: ignore[valid-type]
+    role_weights: list[RoleWeightInput] | None = None
+
+    def to_settings(self) -> AttributionSettings:
+        return AttributionSettings(
+            model=self.model,
+            lookback_days=self.lookback_days,
+            half_life_days=self.half_life_days,
+            first_weight=self.first_weight,
+            last_weight=self.last_weight,
+            role_weights=None
+            if self.role_weights is None
+            else {w.role: w.weight for w in self.role_weights},
+        )
+
+
+@strawberry.input
+class RewardOfferInput:
+    kind: RewardKind  # type: ignore[valid-type]
+    value: Decimal  # type: ignore[valid-type]
+
+
+def _reward(offer: RewardOfferInput | None) -> RewardOffer | None:
+    return None if offer is None else RewardOffer(kind=offer.kind, value=offer.value)
+
+
+@strawberry.input
+class CreateProgramInput:
+    name: str
+    currency: str = strawberry.field(description="ISO 4217 code, such as EUR; fixed once set.")
+    destination_url: str
+    attribution: AttributionModelInput | None = None
+    hold_days: int | None = None
+    referee_reward: RewardOfferInput | None = None
+
+    def to_spec(self) -> ProgramSpec:
+        return ProgramSpec(
+            name=self.name,
+            currency=self.currency,
+            destination_url=self.destination_url,
+            attribution=self.attribution.to_settings() if self.attribution else None,
+            hold_days=self.hold_days,
+            referee_reward=_reward(self.referee_reward),
+        )
+
+
+@strawberry.input(description="Changes to a program; fields left out keep their value.")
+class UpdateProgramInput:
+    id: strawberry.ID
+    name: str | None = None
+    destination_url: str | None = None
+    attribution: AttributionModelInput | None = None
+    hold_days: int | None = None
+    status: ProgramStatus | None = None  # type: ignore[valid-type]
+    referee_reward: RewardOfferInput | None = strawberry.field(
+        default=strawberry.UNSET, description="null ends the referee reward; left out keeps it."
+    )
+
+    def to_spec(self) -> ProgramSpec:
+        return ProgramSpec(
+            name=self.name,
+            destination_url=self.destination_url,
+            attribution=self.attribution.to_settings() if self.attribution else None,
+            hold_days=self.hold_days,
+            status=self.status,
+            referee_reward=_reward(self.referee_reward or None),
+            clear_referee_reward=self.referee_reward is None,
+        )
+
+
+@strawberry.input
+class CreateTierInput:
+    program_id: strawberry.ID
+    name: str
+    rank: int = strawberry.field(description="Higher is better; unique in the program.")
+    qualify_metric: TierMetric | None = None  # type: ignore[valid-type]
+    qualify_threshold: Decimal | None = None  # type: ignore[valid-type]
+    qualify_period_days: int | None = None
+
+    def to_spec(self) -> TierSpec:
+        return TierSpec(
+            name=self.name,
+            rank=self.rank,
+            qualify_metric=self.qualify_metric,
+            qualify_threshold=self.qualify_threshold,
+            qualify_period_days=self.qualify_period_days,
+        )
+
+
+@strawberry.input
+class UpdateTierInput:
+    id: strawberry.ID
+    name: str | None = None
+    rank: int | None = None
+    qualify_metric: TierMetric | None = None  # type: ignore[valid-type]
+    qualify_threshold: Decimal | None = None  # type: ignore[valid-type]
+    qualify_period_days: int | None = None
+
+    def to_spec(self) -> TierSpec:
+        return TierSpec(
+            name=self.name,
+            rank=self.rank,
+            qualify_metric=self.qualify_metric,
+            qualify_threshold=self.qualify_threshold,
+            qualify_period_days=self.qualify_period_days,
+        )

@@ -1,0 +1,138 @@
+"""GraphQL types of programs and tiers."""
+
+from __future__ import annotations
+
+from decimal import Decimal as PyDecimal
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from api.context import Info
+from api.policy import partner_scope
+from api.relay import Connection, Node, connection, page_request, to_global_id
+from api.scalars import DateTime, Decimal
+from domain.partners import services as partner_services
+from domain.programs import models
+
+if TYPE_CHECKING:
+    from api.partners.types import Enrollment
+
+ProgramStatus = strawberry.enum(models.ProgramStatus, description="Whether a program runs.")
+AttributionModelKind = strawberry.enum(
+    models.AttributionModelKind, description="How credit for a conversion is split."
+)
+FunnelRole = strawberry.enum(models.FunnelRole, description="A touchpoint's part in a deal.")
+RewardKind = strawberry.enum(models.RewardKind, description="What a referred customer gets.")
+TierMetric = strawberry.enum(models.TierMetric, description="What a tier qualifies on.")
+
+
+@strawberry.type(description="The weight of one funnel role (ROLE_WEIGHTED attribution).")
+class RoleWeight:
+    role: FunnelRole  # type: ignore[valid-type]
+    weight: Decimal  # type: ignore[valid-type]
+
+
+@strawberry.type(description="How a program splits credit between the partners of a journey.")
+class AttributionSettings:
+    model: AttributionModelKind  # type: ignore[valid-type]
+    lookback_days: int = strawberry.field(description="Touchpoints older than this are ignored.")
+    half_life_days: float | None = strawberry.field(description="TIME_DECAY's half-life.")
+    first_weight: Decimal | None  # type: ignore[valid-type]
+    last_weight: Decimal | None  # type: ignore[valid-type]
+    role_weights: list[RoleWeight] | None
+
+
+@strawberry.type(description="What a referred customer is offered (double-sided programs).")
+class RewardOffer:
+    kind: RewardKind  # type: ignore[valid-type]
+    value: Decimal  # type: ignore[valid-type]
+
+
+@strawberry.type(description="A partner program: its currency, destination and rules.")
+class Program(Node):
+    name: str
+    currency: str = strawberry.field(description="ISO 4217 code of all its money.")
+    destination_url: str = strawberry.field(description="Where referral links lead by default.")
+    status: ProgramStatus  # type: ignore[valid-type]
+    attribution: AttributionSettings
+    hold_days: int = strawberry.field(description="Days commissions stay PENDING (refunds).")
+    referee_reward: RewardOffer | None
+    created_at: DateTime  # type: ignore[valid-type]
+    updated_at: DateTime  # type: ignore[valid-type]
+    pk: strawberry.Private[int]
+
+    @classmethod
+    def from_model(cls, row: models.Program) -> Program:
+        weights = None
+        if row.role_weights:
+            weights = [
+                RoleWeight(role=models.FunnelRole(role), weight=PyDecimal(value))
+                for role, value in row.role_weights.items()
+            ]
+        reward = None
+        if row.referee_reward_kind is not None and row.referee_reward_value is not None:
+            reward = RewardOffer(kind=row.referee_reward_kind, value=row.referee_reward_value)
+        return cls(
+            id=to_global_id("Program", row.pk),
+            pk=row.pk,
+            name=row.name,
+            currency=row.currency,
+            destination_url=row.destination_url,
+            status=row.status,
+            attribution=AttributionSettings(
+                model=row.attribution_model,
+                lookback_days=row.lookback_days,
+                half_life_days=row.half_life_days,
+                first_weight=row.first_weight,
+                last_weight=row.last_weight,
+                role_weights=weights,
+            ),
+            hold_days=row.hold_days,
+            referee_reward=reward,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    @strawberry.field(description="The program's tiers, lowest rank first.")
+    async def tiers(self, info: Info) -> list[Tier]:
+        rows = await info.context.loaders.tiers_by_program.load(self.pk)
+        return [Tier.from_model(row) for row in rows]
+
+    @strawberry.field(description="Enrollments of the program (a partner sees only its own).")
+    async def enrollments(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Annotated[Enrollment, strawberry.lazy("api.partners.types")]]:
+        from api.partners.types import Enrollment
+
+        page = await partner_services.list_enrollments(
+            partner_scope(info.context.principal), page_request(first, after), program_id=self.pk
+        )
+        return connection(page, Enrollment.from_model, after is not None)
+
+
+@strawberry.type(description="A rank of partners in a program; the top tier is VIP status.")
+class Tier(Node):
+    name: str
+    rank: int
+    qualify_metric: TierMetric | None  # type: ignore[valid-type]
+    qualify_threshold: Decimal | None  # type: ignore[valid-type]
+    qualify_period_days: int | None
+    program_pk: strawberry.Private[int]
+
+    @classmethod
+    def from_model(cls, row: models.Tier) -> Tier:
+        return cls(
+            id=to_global_id("Tier", row.pk),
+            name=row.name,
+            rank=row.rank,
+            qualify_metric=row.qualify_metric,
+            qualify_threshold=row.qualify_threshold,
+            qualify_period_days=row.qualify_period_days,
+            program_pk=row.program_id,
+        )
+
+    @strawberry.field
+    async def program(self, info: Info) -> Program:
+        row = await info.context.loaders.program_by_id.load(self.program_pk)
+        assert row is not None  # a visible tier's program is visible
+        return Program.from_model(row)

@@ -1,0 +1,112 @@
+"""The schema, composed from per-domain Query and Mutation classes, with its limits."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError, validate
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
+
+from api.audit.queries import AuditQuery
+from api.audit.types import AuditEntry
+from api.context import Context
+from api.errors import ApiError
+from api.identity.mutations import IdentityMutation
+from api.identity.queries import IdentityQuery
+from api.identity.types import ApiToken
+from api.node import NodeQuery
+from api.partners.mutations import PartnersMutation
+from api.partners.queries import PartnersQuery
+from api.partners.types import Enrollment, Partner
+from api.programs.mutations import ProgramsMutation
+from api.programs.queries import ProgramsQuery
+from api.programs.types import Program, Tier
+
+log = logging.getLogger("partnergraph.api")
+
+MAX_DEPTH = 10
+MAX_ALIASES = 30
+MAX_TOKENS = 5000
+CACHE_SIZE = 1000
+
+
+@strawberry.type
+class Query(IdentityQuery, NodeQuery, ProgramsQuery, PartnersQuery, AuditQuery):
+    pass
+
+
+@strawberry.type
+class Mutation(ProgramsMutation, PartnersMutation, IdentityMutation):
+    pass
+
+
+class IntrospectionForUsersOnly(SchemaExtension):
+    """Anonymous callers may not introspect: depth limits do not count introspection."""
+
+    def on_validate(self) -> Iterator[None]:
+        yield
+        context = self.execution_context
+        principal = getattr(context.context, "principal", None)
+        query = context.query or ""
+        if principal is None or not principal.is_anonymous or "__" not in query:
+            return
+        document = context.graphql_document
+        if document is None:
+            return
+        errors = validate(context.schema._schema, document, [NoSchemaIntrospectionCustomRule])
+        if errors:
+            context.pre_execution_errors = [*(context.pre_execution_errors or []), *errors]
+
+
+def is_expected(error: GraphQLError) -> bool:
+    """Errors clients may read: request errors, and the coded errors we raise on purpose."""
+    original = error.original_error
+    return original is None or isinstance(original, ApiError) or not error.path
+
+
+class PartnerGraphSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Log unexpected errors once, with the request id; the HTTP layer masks them."""
+        context = execution_context.context if execution_context else None
+        request_id = context.request_id if isinstance(context, Context) else "-"
+        for error in errors:
+            if not is_expected(error):
+                log.error(
+                    "unexpected error in %s (request %s)",
+                    ".".join(str(p) for p in error.path or []),
+                    request_id,
+                    exc_info=error.original_error,
+                )
+
+
+def build_schema(development: bool = False) -> strawberry.Schema:
+    extensions: list[Any] = [
+        MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        ParserCache(maxsize=CACHE_SIZE),
+        ValidationCache(maxsize=CACHE_SIZE),
+        QueryDepthLimiter(max_depth=MAX_DEPTH),
+        MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        IntrospectionForUsersOnly,
+    ]
+    return PartnerGraphSchema(
+        query=Query,
+        mutation=Mutation,
+        types=[Program, Tier, Partner, Enrollment, ApiToken, AuditEntry],
+        extensions=extensions,
+        config=StrawberryConfig(disable_field_suggestions=not development),
+    )

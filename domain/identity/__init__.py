@@ -1,0 +1,1 @@
+"""Users, sessions (refresh tokens), API tokens and login throttling."""

@@ -1,0 +1,1 @@
+"""Partners (organizations or people) and their enrollments in programs."""

@@ -1,0 +1,1 @@
+"""Programs (the rules of one partner program) and their tiers."""

@@ -1,0 +1,92 @@
+"""The application, assembled in one visible place."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.authn import Authenticator
+from api.schema import build_schema
+from api.tokens import TokenService
+from domain import db
+from domain.settings import Settings, load_settings
+from portal.auth import AuthRoutes
+from portal.graphql import GraphQLEndpoint
+from portal.http import json_response
+
+
+class SecurityHeaders:
+    """`X-Content-Type-Options: nosniff` on every response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [
+                    *message["headers"],
+                    (b"x-content-type-options", b"nosniff"),
+                ]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+async def healthz(request: Request) -> Response:
+    if await db.ping():
+        return json_response({"status": "ok", "database": "ok"})
+    return json_response({"status": "unavailable", "database": "unreachable"}, 503)
+
+
+def create_app(settings: Settings, *, manage_database: bool = True) -> Starlette:
+    """The service. With `manage_database`, the lifespan opens and closes the database."""
+    tokens = TokenService(settings)
+    authenticator = Authenticator(tokens)
+    graphql = GraphQLEndpoint(build_schema(settings.development), authenticator, settings)
+    auth = AuthRoutes(settings, tokens, authenticator)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if manage_database:
+            await db.open_database(settings)
+        try:
+            yield
+        finally:
+            if manage_database:
+                await db.close_database()
+
+    middleware = [Middleware(SecurityHeaders)]
+    if settings.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=["Authorization", "Content-Type"],
+            )
+        )
+    routes = [
+        Route("/graphql", graphql),
+        *auth.routes(),
+        Route("/healthz", healthz, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+
+
+def create_app_from_env() -> Starlette:
+    """Factory for uvicorn workers: settings from the environment."""
+    return create_app(load_settings())
