@@ -13,14 +13,15 @@ from domain.errors import ErrorCode as DomainErrorCode
 
 T = TypeVar("T")
 
-ErrorCode = strawberry.enum(DomainErrorCode, name="ErrorCode", description="Why input was refused.")
+ErrorCode = DomainErrorCode
+strawberry.enum(ErrorCode, name="ErrorCode", description="Why input was refused.")
 
 
 @strawberry.type(description="A refused input: which field, why, and a code to branch on.")
 class UserError:
     field: list[str] | None = strawberry.field(description="Path to the input field, if any.")
     message: str
-    code: ErrorCode  # type: ignore[valid-type]
+    code: ErrorCode
 
 
 def user_errors(exc: DomainError | DomainErrors) -> list[UserError]:

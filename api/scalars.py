@@ -1,43 +1,28 @@
-"""Scalars of the contract: Decimal as a string, DateTime in ISO 8601 with an offset."""
+"""Scalars of the contract: Decimal as a string, DateTime in ISO 8601 with an offset.
+
+Types use plain `decimal.Decimal` and `datetime.datetime`; SCALAR_MAP tells the schema how.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal as PyDecimal
-from decimal import InvalidOperation
-from typing import NewType
+from decimal import Decimal, InvalidOperation
 
 import strawberry
-
-# A string scalar: numbers as JSON floats would lose money to binary rounding.
-Decimal = strawberry.scalar(
-    NewType("Decimal", PyDecimal),
-    name="Decimal",
-    description='An exact decimal number, written as a string: "12.50".',
-    serialize=lambda value: str(value),
-    parse_value=lambda value: _parse_decimal(value),
-)
+from strawberry.types.scalar import ScalarDefinition
 
 
-def _parse_decimal(value: object) -> PyDecimal:
+def _parse_decimal(value: object) -> Decimal:
+    # A string scalar: numbers sent as JSON floats would lose money to binary rounding.
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise ValueError('write decimals as strings, such as "12.50"')
     try:
-        parsed = PyDecimal(value) if isinstance(value, int) else PyDecimal(value.strip())
+        parsed = Decimal(value) if isinstance(value, int) else Decimal(value.strip())
     except InvalidOperation:
         raise ValueError(f"{value!r} is not a decimal number") from None
     if not parsed.is_finite():
         raise ValueError("a decimal must be finite")
     return parsed
-
-
-DateTime = strawberry.scalar(
-    NewType("DateTime", datetime),
-    name="DateTime",
-    description="A point in time, ISO 8601 with an offset; the API answers in UTC.",
-    serialize=lambda value: value.astimezone(UTC).isoformat(),
-    parse_value=lambda value: _parse_datetime(value),
-)
 
 
 def _parse_datetime(value: object) -> datetime:
@@ -50,3 +35,23 @@ def _parse_datetime(value: object) -> datetime:
     if parsed.tzinfo is None:
         raise ValueError("a date-time needs an offset, such as Z or +02:00")
     return parsed.astimezone(UTC)
+
+
+def _serialize_datetime(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat()
+
+
+SCALAR_MAP: dict[object, ScalarDefinition] = {
+    Decimal: strawberry.scalar(
+        name="Decimal",
+        description='An exact decimal number, written as a string: "12.50".',
+        serialize=str,
+        parse_value=_parse_decimal,
+    ),
+    datetime: strawberry.scalar(
+        name="DateTime",
+        description="A point in time, ISO 8601 with an offset; the API answers in UTC.",
+        serialize=_serialize_datetime,
+        parse_value=_parse_datetime,
+    ),
+}

@@ -10,13 +10,14 @@ import strawberry
 from graphql import GraphQLError, validate
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
-    MaxAliasesLimiter,
+    AddValidationRules,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     SchemaExtension,
     ValidationCache,
 )
+from strawberry.extensions.max_aliases import create_validator as alias_limit
+from strawberry.extensions.query_depth_limiter import create_validator as depth_limit
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
@@ -34,6 +35,7 @@ from api.partners.types import Enrollment, Partner
 from api.programs.mutations import ProgramsMutation
 from api.programs.queries import ProgramsQuery
 from api.programs.types import Program, Tier
+from api.scalars import SCALAR_MAP
 
 log = logging.getLogger("partnergraph.api")
 
@@ -51,6 +53,18 @@ class Query(IdentityQuery, NodeQuery, ProgramsQuery, PartnersQuery, AuditQuery):
 @strawberry.type
 class Mutation(ProgramsMutation, PartnersMutation, IdentityMutation):
     pass
+
+
+# The rule classes are made once: ValidationCache keys on them, and strawberry's
+# QueryDepthLimiter / MaxAliasesLimiter would make new ones for every request.
+_LIMIT_RULES = [depth_limit(MAX_DEPTH, None), alias_limit(MAX_ALIASES)]
+
+
+class DepthAndAliasLimits(AddValidationRules):
+    """Query depth at most MAX_DEPTH (introspection not counted), MAX_ALIASES aliases."""
+
+    def __init__(self) -> None:
+        super().__init__(list(_LIMIT_RULES))
 
 
 class IntrospectionForUsersOnly(SchemaExtension):
@@ -96,11 +110,10 @@ class PartnerGraphSchema(strawberry.Schema):
 
 def build_schema(development: bool = False) -> strawberry.Schema:
     extensions: list[Any] = [
-        MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        ParserCache(maxsize=CACHE_SIZE),
-        ValidationCache(maxsize=CACHE_SIZE),
-        QueryDepthLimiter(max_depth=MAX_DEPTH),
-        MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        lambda: ParserCache(maxsize=CACHE_SIZE),
+        DepthAndAliasLimits,
+        lambda: ValidationCache(maxsize=CACHE_SIZE),
         IntrospectionForUsersOnly,
     ]
     return PartnerGraphSchema(
@@ -108,5 +121,5 @@ def build_schema(development: bool = False) -> strawberry.Schema:
         mutation=Mutation,
         types=[Program, Tier, Partner, Enrollment, ApiToken, AuditEntry],
         extensions=extensions,
-        config=StrawberryConfig(disable_field_suggestions=not development),
+        config=StrawberryConfig(disable_field_suggestions=not development, scalar_map=SCALAR_MAP),
     )

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import cast
 
 import strawberry
 from strawberry.scalars import JSON
 
 from api.relay import Node, to_global_id
-from api.scalars import DateTime
 from domain.audit.models import AuditEntry as AuditRow
 
 
 @strawberry.type(description="One recorded change: who, what, when, before and after.")
 class AuditEntry(Node):
-    at: DateTime  # type: ignore[valid-type]
+    at: datetime
     actor: str = strawberry.field(description="Who acted: 'admin:EMAIL', 'app:NAME (PREFIX)'.")
     action: str = strawberry.field(description="The mutation's name.")
     entity_id: strawberry.ID | None = strawberry.field(description="The changed object's ID.")

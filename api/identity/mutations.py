@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import strawberry
 
 from api.context import Info
@@ -9,7 +11,6 @@ from api.errors import UserError, attempt
 from api.identity.types import ApiToken
 from api.permissions import IsUser
 from api.relay import parse_id
-from api.scalars import DateTime
 from domain.identity import models, services
 
 
@@ -20,7 +21,7 @@ class CreateApiTokenInput:
         description="programs:read programs:write partners:read partners:write tracking:write "
         "reports:read; a partner's token may have only the read scopes."
     )
-    expires_at: DateTime | None = None  # type: ignore[valid-type]
+    expires_at: datetime | None = None
 
 
 @strawberry.input

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import strawberry
 
 from api.context import Info
 from api.partners.types import Partner
 from api.principal import PrincipalKind as PrincipalKindEnum
 from api.relay import Connection, Node, connection, page_request, to_global_id
-from api.scalars import DateTime
 from domain.identity import models
 from domain.identity import services as identity
 from domain.pagination import Page
 
-PrincipalKind = strawberry.enum(PrincipalKindEnum, description="What kind of caller this is.")
+PrincipalKind = PrincipalKindEnum
+strawberry.enum(PrincipalKind, description="What kind of caller this is.")
 
 
 @strawberry.type(description="A token for a third-party app. Its secret is shown only once.")
@@ -22,12 +24,12 @@ class ApiToken(Node):
     scopes: list[str]
     prefix: str = strawberry.field(description="The token's first characters, to recognise it.")
     last4: str = strawberry.field(description="The token's last four characters.")
-    created_at: DateTime  # type: ignore[valid-type]
-    expires_at: DateTime | None  # type: ignore[valid-type]
-    last_used_at: DateTime | None = strawberry.field(  # type: ignore[valid-type]
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None = strawberry.field(
         description="When it last authenticated, to the minute."
     )
-    revoked_at: DateTime | None  # type: ignore[valid-type]
+    revoked_at: datetime | None
     partner_pk: strawberry.Private[int | None]
 
     @classmethod
@@ -56,7 +58,7 @@ class ApiToken(Node):
 @strawberry.type(description="The caller: who it is and what it may do.")
 class Viewer:
     @strawberry.field
-    def kind(self, info: Info) -> PrincipalKind:  # type: ignore[valid-type]
+    def kind(self, info: Info) -> PrincipalKind:
         return info.context.principal.kind
 
     @strawberry.field(description="What the caller may do (an admin has every scope).")

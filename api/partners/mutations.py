@@ -29,7 +29,7 @@ class UpdatePartnerInput:
     id: strawberry.ID
     name: str | None = None
     email: str | None = None
-    status: PartnerStatus | None = None  # type: ignore[valid-type]
+    status: PartnerStatus | None = None
 
 
 @strawberry.input(description="Another user of a partner organization.")
@@ -52,7 +52,7 @@ class EnrollPartnerInput:
 @strawberry.input
 class UpdateEnrollmentInput:
     id: strawberry.ID
-    status: EnrollmentStatus | None = None  # type: ignore[valid-type]
+    status: EnrollmentStatus | None = None
     tier_id: strawberry.ID | None = strawberry.field(
         default=strawberry.UNSET, description="null removes the tier; left out keeps it."
     )

@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import strawberry
 
 from api.context import Info
 from api.programs.types import Program, Tier
 from api.relay import Node, to_global_id
-from api.scalars import DateTime
 from domain.partners import models
 
-PartnerStatus = strawberry.enum(models.PartnerStatus, description="Whether a partner may act.")
-EnrollmentStatus = strawberry.enum(
-    models.EnrollmentStatus, description="Whether an enrollment earns."
-)
+PartnerStatus = models.PartnerStatus
+strawberry.enum(PartnerStatus, description="Whether a partner may act.")
+EnrollmentStatus = models.EnrollmentStatus
+strawberry.enum(EnrollmentStatus, description="Whether an enrollment earns.")
 
 
 @strawberry.type(description="An organization or person that refers customers.")
 class Partner(Node):
     name: str
     email: str
-    status: PartnerStatus  # type: ignore[valid-type]
-    created_at: DateTime  # type: ignore[valid-type]
+    status: PartnerStatus
+    created_at: datetime
     pk: strawberry.Private[int]
 
     @classmethod
@@ -43,9 +44,9 @@ class Partner(Node):
 
 @strawberry.type(description="One partner in one program, with its tier and referral code.")
 class Enrollment(Node):
-    status: EnrollmentStatus  # type: ignore[valid-type]
+    status: EnrollmentStatus
     referral_code: str = strawberry.field(description="Unique, case-insensitive.")
-    created_at: DateTime  # type: ignore[valid-type]
+    created_at: datetime
     program_pk: strawberry.Private[int]
     partner_pk: strawberry.Private[int]
     tier_pk: strawberry.Private[int | None]

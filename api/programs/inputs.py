@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import strawberry
 
 from api.programs.types import (
@@ -11,24 +13,23 @@ from api.programs.types import (
     RewardKind,
     TierMetric,
 )
-from api.scalars import Decimal
 from domain.programs.rules import AttributionSettings, RewardOffer, TierSpec
 from domain.programs.services import ProgramSpec
 
 
 @strawberry.input
 class RoleWeightInput:
-    role: FunnelRole  # type: ignore[valid-type]
-    weight: Decimal  # type: ignore[valid-type]
+    role: FunnelRole
+    weight: Decimal
 
 
 @strawberry.input(description="An attribution model and its settings.")
 class AttributionModelInput:
-    model: AttributionModelKind  # type: ignore[valid-type]
+    model: AttributionModelKind
     lookback_days: int | None = None
     half_life_days: float | None = None
-    first_weight: Decimal | None = None  # type: ignore[valid-type]
-    last_weight: Decimal | None = None  # type: ignore[valid-type]
+    first_weight: Decimal | None = None
+    last_weight: Decimal | None = None
     role_weights: list[RoleWeightInput] | None = None
 
     def to_settings(self) -> AttributionSettings:
@@ -46,8 +47,8 @@ class AttributionModelInput:
 
 @strawberry.input
 class RewardOfferInput:
-    kind: RewardKind  # type: ignore[valid-type]
-    value: Decimal  # type: ignore[valid-type]
+    kind: RewardKind
+    value: Decimal
 
 
 def _reward(offer: RewardOfferInput | None) -> RewardOffer | None:
@@ -81,7 +82,7 @@ class UpdateProgramInput:
     destination_url: str | None = None
     attribution: AttributionModelInput | None = None
     hold_days: int | None = None
-    status: ProgramStatus | None = None  # type: ignore[valid-type]
+    status: ProgramStatus | None = None
     referee_reward: RewardOfferInput | None = strawberry.field(
         default=strawberry.UNSET, description="null ends the referee reward; left out keeps it."
     )
@@ -103,8 +104,8 @@ class CreateTierInput:
     program_id: strawberry.ID
     name: str
     rank: int = strawberry.field(description="Higher is better; unique in the program.")
-    qualify_metric: TierMetric | None = None  # type: ignore[valid-type]
-    qualify_threshold: Decimal | None = None  # type: ignore[valid-type]
+    qualify_metric: TierMetric | None = None
+    qualify_threshold: Decimal | None = None
     qualify_period_days: int | None = None
 
     def to_spec(self) -> TierSpec:
@@ -122,8 +123,8 @@ class UpdateTierInput:
     id: strawberry.ID
     name: str | None = None
     rank: int | None = None
-    qualify_metric: TierMetric | None = None  # type: ignore[valid-type]
-    qualify_threshold: Decimal | None = None  # type: ignore[valid-type]
+    qualify_metric: TierMetric | None = None
+    qualify_threshold: Decimal | None = None
     qualify_period_days: int | None = None
 
     def to_spec(self) -> TierSpec:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from decimal import Decimal
 from decimal import Decimal as PyDecimal
 from typing import TYPE_CHECKING, Annotated
 
@@ -10,42 +12,44 @@ import strawberry
 from api.context import Info
 from api.policy import partner_scope
 from api.relay import Connection, Node, connection, page_request, to_global_id
-from api.scalars import DateTime, Decimal
 from domain.partners import services as partner_services
 from domain.programs import models
 
 if TYPE_CHECKING:
     from api.partners.types import Enrollment
 
-ProgramStatus = strawberry.enum(models.ProgramStatus, description="Whether a program runs.")
-AttributionModelKind = strawberry.enum(
-    models.AttributionModelKind, description="How credit for a conversion is split."
-)
-FunnelRole = strawberry.enum(models.FunnelRole, description="A touchpoint's part in a deal.")
-RewardKind = strawberry.enum(models.RewardKind, description="What a referred customer gets.")
-TierMetric = strawberry.enum(models.TierMetric, description="What a tier qualifies on.")
+ProgramStatus = models.ProgramStatus
+strawberry.enum(ProgramStatus, description="Whether a program runs.")
+AttributionModelKind = models.AttributionModelKind
+strawberry.enum(AttributionModelKind, description="How credit for a conversion is split.")
+FunnelRole = models.FunnelRole
+strawberry.enum(FunnelRole, description="A touchpoint's part in a deal.")
+RewardKind = models.RewardKind
+strawberry.enum(RewardKind, description="What a referred customer gets.")
+TierMetric = models.TierMetric
+strawberry.enum(TierMetric, description="What a tier qualifies on.")
 
 
 @strawberry.type(description="The weight of one funnel role (ROLE_WEIGHTED attribution).")
 class RoleWeight:
-    role: FunnelRole  # type: ignore[valid-type]
-    weight: Decimal  # type: ignore[valid-type]
+    role: FunnelRole
+    weight: Decimal
 
 
 @strawberry.type(description="How a program splits credit between the partners of a journey.")
 class AttributionSettings:
-    model: AttributionModelKind  # type: ignore[valid-type]
+    model: AttributionModelKind
     lookback_days: int = strawberry.field(description="Touchpoints older than this are ignored.")
     half_life_days: float | None = strawberry.field(description="TIME_DECAY's half-life.")
-    first_weight: Decimal | None  # type: ignore[valid-type]
-    last_weight: Decimal | None  # type: ignore[valid-type]
+    first_weight: Decimal | None
+    last_weight: Decimal | None
     role_weights: list[RoleWeight] | None
 
 
 @strawberry.type(description="What a referred customer is offered (double-sided programs).")
 class RewardOffer:
-    kind: RewardKind  # type: ignore[valid-type]
-    value: Decimal  # type: ignore[valid-type]
+    kind: RewardKind
+    value: Decimal
 
 
 @strawberry.type(description="A partner program: its currency, destination and rules.")
@@ -53,12 +57,12 @@ class Program(Node):
     name: str
     currency: str = strawberry.field(description="ISO 4217 code of all its money.")
     destination_url: str = strawberry.field(description="Where referral links lead by default.")
-    status: ProgramStatus  # type: ignore[valid-type]
+    status: ProgramStatus
     attribution: AttributionSettings
     hold_days: int = strawberry.field(description="Days commissions stay PENDING (refunds).")
     referee_reward: RewardOffer | None
-    created_at: DateTime  # type: ignore[valid-type]
-    updated_at: DateTime  # type: ignore[valid-type]
+    created_at: datetime
+    updated_at: datetime
     pk: strawberry.Private[int]
 
     @classmethod
@@ -114,8 +118,8 @@ class Program(Node):
 class Tier(Node):
     name: str
     rank: int
-    qualify_metric: TierMetric | None  # type: ignore[valid-type]
-    qualify_threshold: Decimal | None  # type: ignore[valid-type]
+    qualify_metric: TierMetric | None
+    qualify_threshold: Decimal | None
     qualify_period_days: int | None
     program_pk: strawberry.Private[int]
 

@@ -59,10 +59,8 @@ def _apply(program: Program, spec: ProgramSpec) -> None:
         program.first_weight = a.first_weight
         program.last_weight = a.last_weight
         weights = a.role_weights
-        # nullable JSON column (Tortoise types it as non-null)
-        program.role_weights = (  # type: ignore[assignment]
-            {str(role): str(w) for role, w in weights.items()} if weights else None
-        )
+        stored = {str(role): str(w) for role, w in weights.items()} if weights else None
+        program.role_weights = stored  # type: ignore[assignment]  # a nullable JSON column
     if spec.referee_reward is not None:
         program.referee_reward_kind = spec.referee_reward.kind
         program.referee_reward_value = spec.referee_reward.value
