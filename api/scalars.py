@@ -55,3 +55,10 @@ SCALAR_MAP: dict[object, ScalarDefinition] = {
         parse_value=_parse_datetime,
     ),
 }
+
+
+def plain(value: Decimal | None) -> Decimal | None:
+    """A setting without storage padding: "0.4000" and "0.4" both answer "0.4"."""
+    if value is None:
+        return None
+    return Decimal(format(value.normalize(), "f"))

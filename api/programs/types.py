@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from decimal import Decimal as PyDecimal
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
@@ -12,6 +11,7 @@ import strawberry
 from api.context import Info
 from api.policy import partner_scope
 from api.relay import Connection, Node, connection, page_request, to_global_id
+from api.scalars import plain
 from domain.partners import services as partner_services
 from domain.programs import models
 
@@ -70,12 +70,14 @@ class Program(Node):
         weights = None
         if row.role_weights:
             weights = [
-                RoleWeight(role=models.FunnelRole(role), weight=PyDecimal(value))
+                RoleWeight(role=models.FunnelRole(role), weight=Decimal(value))
                 for role, value in row.role_weights.items()
             ]
         reward = None
         if row.referee_reward_kind is not None and row.referee_reward_value is not None:
-            reward = RewardOffer(kind=row.referee_reward_kind, value=row.referee_reward_value)
+            reward = RewardOffer(
+                kind=row.referee_reward_kind, value=Decimal(plain(row.referee_reward_value))
+            )
         return cls(
             id=to_global_id("Program", row.pk),
             pk=row.pk,
@@ -87,8 +89,8 @@ class Program(Node):
                 model=row.attribution_model,
                 lookback_days=row.lookback_days,
                 half_life_days=row.half_life_days,
-                first_weight=row.first_weight,
-                last_weight=row.last_weight,
+                first_weight=plain(row.first_weight),
+                last_weight=plain(row.last_weight),
                 role_weights=weights,
             ),
             hold_days=row.hold_days,
@@ -130,7 +132,7 @@ class Tier(Node):
             name=row.name,
             rank=row.rank,
             qualify_metric=row.qualify_metric,
-            qualify_threshold=row.qualify_threshold,
+            qualify_threshold=plain(row.qualify_threshold),
             qualify_period_days=row.qualify_period_days,
             program_pk=row.program_id,
         )
