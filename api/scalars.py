@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from typing import overload
 
 import strawberry
 from strawberry.types.scalar import ScalarDefinition
@@ -57,6 +58,10 @@ SCALAR_MAP: dict[object, ScalarDefinition] = {
 }
 
 
+@overload
+def plain(value: Decimal) -> Decimal: ...
+@overload
+def plain(value: None) -> None: ...
 def plain(value: Decimal | None) -> Decimal | None:
     """A setting without storage padding: "0.4000" and "0.4" both answer "0.4"."""
     if value is None:

@@ -24,6 +24,7 @@ from strawberry.types import ExecutionContext
 from api.audit.queries import AuditQuery
 from api.audit.types import AuditEntry
 from api.context import Context
+from api.cost import QueryCost
 from api.errors import ApiError
 from api.identity.mutations import IdentityMutation
 from api.identity.queries import IdentityQuery
@@ -115,6 +116,7 @@ def build_schema(development: bool = False) -> strawberry.Schema:
         DepthAndAliasLimits,
         lambda: ValidationCache(maxsize=CACHE_SIZE),
         IntrospectionForUsersOnly,
+        QueryCost,
     ]
     return PartnerGraphSchema(
         query=Query,

@@ -76,7 +76,7 @@ class Program(Node):
         reward = None
         if row.referee_reward_kind is not None and row.referee_reward_value is not None:
             reward = RewardOffer(
-                kind=row.referee_reward_kind, value=Decimal(plain(row.referee_reward_value))
+                kind=row.referee_reward_kind, value=plain(row.referee_reward_value)
             )
         return cls(
             id=to_global_id("Program", row.pk),
