@@ -104,14 +104,24 @@ class Program(Node):
         rows = await info.context.loaders.tiers_by_program.load(self.pk)
         return [Tier.from_model(row) for row in rows]
 
-    @strawberry.field(description="Enrollments of the program (a partner sees only its own).")
+    @strawberry.field(
+        description="Enrollments of the program, searched by referral code or partner name "
+        "(a partner sees only its own)."
+    )
     async def enrollments(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        search: str | None = None,
     ) -> Connection[Annotated[Enrollment, strawberry.lazy("api.partners.types")]]:
         from api.partners.types import Enrollment
 
         page = await partner_services.list_enrollments(
-            partner_scope(info.context.principal), page_request(first, after), program_id=self.pk
+            partner_scope(info.context.principal),
+            page_request(first, after),
+            program_id=self.pk,
+            search=search,
         )
         return connection(page, Enrollment.from_model, after is not None)
 

@@ -178,11 +178,21 @@ async def update_enrollment(
 
 
 async def list_enrollments(
-    partner_id: int | None, page: PageRequest, program_id: int | None = None
+    partner_id: int | None,
+    page: PageRequest,
+    program_id: int | None = None,
+    search: str | None = None,
 ) -> Page[Enrollment]:
+    """Enrollments (or only one partner's), optionally of one program, searched by referral
+    code or partner name."""
     queryset = Enrollment.all() if partner_id is None else Enrollment.filter(partner_id=partner_id)
     if program_id is not None:
         queryset = queryset.filter(program_id=program_id)
+    if search and search.strip():
+        term = search.strip()
+        queryset = queryset.filter(
+            Q(code_key__contains=term.lower()) | Q(partner__name__icontains=term)
+        )
     return await paginate(queryset, page)
 
 

@@ -248,3 +248,29 @@ async def test_partners_search_and_filter_by_program(api: Api) -> None:
     assert [e["node"]["name"] for e in by_email["edges"]] == ["Bluebird"]
     in_program = (await api.data(query, {"programId": program_id}, admin))["partners"]
     assert [e["node"]["name"] for e in in_program["edges"]] == ["Northwind"]
+
+
+async def test_program_enrollments_search_by_code_or_partner_name(api: Api) -> None:
+    admin = await api.admin_token()
+    program_id = await api.program(admin)
+    for name, email, code in [
+        ("Northwind", "a@x.example", "NW-1"),
+        ("Bluebird", "b@x.example", "BLUE"),
+    ]:
+        partner = await api.partner(admin, name, email)
+        await api.mutate(
+            "enrollPartner",
+            {"programId": program_id, "partnerId": partner["id"], "referralCode": code},
+            "enrollment { id }",
+            admin,
+        )
+    query = """query($id: ID!, $search: String) { node(id: $id) { ... on Program {
+      enrollments(search: $search) { totalCount edges { node { referralCode } } } } } }"""
+
+    async def found(term: str) -> list[str]:
+        data = await api.data(query, {"id": program_id, "search": term}, admin)
+        return [e["node"]["referralCode"] for e in data["node"]["enrollments"]["edges"]]
+
+    assert await found("nw-") == ["NW-1"]
+    assert await found("BLUEB") == ["BLUE"]
+    assert await found("zzz") == []
