@@ -72,18 +72,20 @@ class IntrospectionForUsersOnly(SchemaExtension):
     """Anonymous callers may not introspect: depth limits do not count introspection."""
 
     def on_validate(self) -> Iterator[None]:
-        yield
+        # Before the yield: strawberry decides to stop on pre_execution_errors inside this hook.
         context = self.execution_context
         principal = getattr(context.context, "principal", None)
-        query = context.query or ""
-        if principal is None or not principal.is_anonymous or "__" not in query:
-            return
         document = context.graphql_document
-        if document is None:
-            return
-        errors = validate(context.schema._schema, document, [NoSchemaIntrospectionCustomRule])
-        if errors:
-            context.pre_execution_errors = [*(context.pre_execution_errors or []), *errors]
+        if (
+            principal is not None
+            and principal.is_anonymous
+            and "__" in (context.query or "")
+            and document is not None
+        ):
+            errors = validate(context.schema._schema, document, [NoSchemaIntrospectionCustomRule])
+            if errors:
+                context.pre_execution_errors = [*(context.pre_execution_errors or []), *errors]
+        yield
 
 
 def is_expected(error: GraphQLError) -> bool:

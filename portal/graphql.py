@@ -9,6 +9,7 @@ application/graphql-response+json and turns credentials into a context only afte
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 from typing import Any
 
@@ -20,7 +21,7 @@ from starlette.responses import HTMLResponse, Response
 from strawberry.exceptions import MissingQueryError
 from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
-from strawberry.types.execution import PreExecutionError
+from strawberry.types.execution import ExecutionResult, PreExecutionError
 from strawberry.types.graphql import OperationType
 
 from api.authn import AuthenticationFailed, Authenticator
@@ -33,6 +34,14 @@ GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
 QUERY_ONLY = frozenset({OperationType.QUERY})
 ANY_OPERATION = frozenset({OperationType.QUERY, OperationType.MUTATION})
+# A caller's (or proxy's) X-Request-ID is kept only if it is short and plain: it goes into logs.
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+def request_id_of(request: Request) -> str:
+    """The request's id: the caller's `X-Request-ID` if it is a plain token, else a new one."""
+    given = request.headers.get("x-request-id", "")
+    return given if REQUEST_ID.fullmatch(given) else secrets.token_hex(8)
 
 
 def negotiate(accept: str | None) -> str | None:
@@ -88,6 +97,19 @@ def _check_params(params: dict[str, Any]) -> tuple[str, dict[str, Any] | None, s
     return query, variables, name
 
 
+def is_request_error(result: ExecutionResult) -> bool:
+    """Whether execution never started: a parse, validation or variable coercion error.
+
+    Such a response has no `data` entry (GraphQL spec, "Request Errors"). strawberry marks
+    parse and validation errors; graphql-core answers a variable coercion failure with
+    `data: None` and errors without a path, which a field error always has.
+    """
+    if isinstance(result, PreExecutionError):
+        return True
+    errors = result.errors or []
+    return result.data is None and bool(errors) and all(not e.path for e in errors)
+
+
 class GraphQLEndpoint:
     """The ASGI endpoint of `/graphql`."""
 
@@ -105,15 +127,17 @@ class GraphQLEndpoint:
         await response(scope, receive, send)
 
     async def handle(self, request: Request) -> Response:
-        request_id = request.headers.get("x-request-id", "")[:64] or secrets.token_hex(8)
+        request_id = request_id_of(request)
         headers = {"X-Request-ID": request_id}
         if request.method not in ("GET", "POST"):
-            return json_response({"error": "use GET or POST"}, 405, Allow="GET, POST", **headers)
+            headers["Allow"] = "GET, POST"
+            return self._errors(405, "use GET or POST", "BAD_REQUEST", JSON, headers)
         if request.method == "GET" and self._wants_ide(request):
-            return HTMLResponse(get_graphql_ide_html())
+            return HTMLResponse(get_graphql_ide_html(), headers=headers)
         media_type = negotiate(request.headers.get("accept"))
         if media_type is None:
-            return json_response({"error": f"accept {JSON} or {GRAPHQL_RESPONSE}"}, 406, **headers)
+            message = f"accept {JSON} or {GRAPHQL_RESPONSE}"
+            return self._errors(406, message, "NOT_ACCEPTABLE", JSON, headers)
         try:
             params = (
                 _params_from_query(request)
@@ -144,22 +168,25 @@ class GraphQLEndpoint:
             return self._errors(
                 405, "only queries may be sent with GET", "BAD_REQUEST", media_type, headers
             )
-        except (MissingQueryError, CannotGetOperationTypeError) as exc:
+        except (MissingQueryError, CannotGetOperationTypeError):
             status = 400 if media_type == GRAPHQL_RESPONSE else 200
-            message = str(exc) or "cannot tell which operation to run"
+            message = (
+                f"the document has no operation named {operation_name!r}"
+                if operation_name
+                else "the document has no operation to run"
+            )
             return self._errors(status, message, "BAD_REQUEST", media_type, headers)
         except TimeoutError:
             return self._errors(503, "the request took too long", "TIMEOUT", media_type, headers)
         payload: dict[str, Any] = {}
         if result.errors:
             payload["errors"] = [self._format(e, request_id) for e in result.errors]
-        if not isinstance(result, PreExecutionError):
+        failed = is_request_error(result)
+        if not failed:
             payload["data"] = result.data
         if result.extensions:
             payload["extensions"] = result.extensions
-        status = (
-            400 if isinstance(result, PreExecutionError) and media_type == GRAPHQL_RESPONSE else 200
-        )
+        status = 400 if failed and media_type == GRAPHQL_RESPONSE else 200
         return json_response(payload, status, media_type=media_type, **headers)
 
     def _wants_ide(self, request: Request) -> bool:
