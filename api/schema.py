@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError, validate
+from graphql import GraphQLError, OperationDefinitionNode, validate
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
@@ -88,6 +88,24 @@ class IntrospectionForUsersOnly(SchemaExtension):
         yield
 
 
+class OneOperationOrItsName(SchemaExtension):
+    """A document with several operations needs `operationName`: the GraphQL spec says so,
+    and strawberry would run the first (its `operation_name` already answers that name, so
+    the name the client sent is read)."""
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        if document is not None and context._provided_operation_name is None:
+            operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+            if len(operations) > 1:
+                error = GraphQLError(
+                    "operationName is required: the document has several operations"
+                )
+                context.pre_execution_errors = [*(context.pre_execution_errors or []), error]
+        yield
+
+
 def is_expected(error: GraphQLError) -> bool:
     """Errors clients may read: request errors, and the coded errors we raise on purpose."""
     original = error.original_error
@@ -118,6 +136,7 @@ def build_schema(development: bool = False) -> strawberry.Schema:
         DepthAndAliasLimits,
         lambda: ValidationCache(maxsize=CACHE_SIZE),
         IntrospectionForUsersOnly,
+        OneOperationOrItsName,
         QueryCost,
     ]
     return PartnerGraphSchema(

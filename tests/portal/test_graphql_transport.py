@@ -815,3 +815,19 @@ async def test_browser_outside_development_gets_json(client: httpx.AsyncClient) 
     assert body_of(response) == bad_request(
         "give the GraphQL document as a non-empty 'query' string"
     )
+
+
+async def test_several_operations_without_an_operation_name_are_refused(
+    client: httpx.AsyncClient,
+) -> None:
+    document = "query A { viewer { kind } } query B { viewer { email } }"
+    refused = await client.post(
+        "/graphql",
+        json={"query": document},
+        headers={"Accept": "application/graphql-response+json"},
+    )
+    assert refused.status_code == 400
+    assert "operationName" in refused.json()["errors"][0]["message"]
+    assert "data" not in refused.json()
+    chosen = await client.post("/graphql", json={"query": document, "operationName": "B"})
+    assert chosen.json()["data"] == {"viewer": {"email": None}}
