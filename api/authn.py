@@ -58,6 +58,11 @@ class Authenticator:
             raise AuthenticationFailed("invalid access token: no partner")
         if not await self._session_live(claims.session):
             raise AuthenticationFailed("the session was logged out")
+        # Checked on every request, like an API token's: a suspended partner stops at once.
+        if claims.partner_id is not None and not await identity.partner_is_active(
+            claims.partner_id
+        ):
+            raise AuthenticationFailed("the partner is suspended")
         return Principal(
             kind=PrincipalKind(claims.kind),
             label=f"{claims.kind.lower()}:{claims.email}",

@@ -45,7 +45,7 @@ async def _user_with_new_password(email: str, kind: UserKind, partner: Partner |
     if user is None:
         await identity.create_user(email, password, kind, partner)
     else:
-        user.password_hash = hash_password(password)
+        user.password_hash = await hash_password(password)
         user.is_active = True
         await user.save(update_fields=["password_hash", "is_active"])
     return password

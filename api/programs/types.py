@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from api.context import Info
-from api.policy import partner_scope
+from api.policy import ensure_read, partner_scope
 from api.relay import Connection, Node, connection, page_request, to_global_id
 from api.scalars import plain
 from domain.partners import services as partner_services
@@ -117,6 +117,7 @@ class Program(Node):
     ) -> Connection[Annotated[Enrollment, strawberry.lazy("api.partners.types")]]:
         from api.partners.types import Enrollment
 
+        ensure_read(info.context.principal, "Enrollment")
         page = await partner_services.list_enrollments(
             partner_scope(info.context.principal),
             page_request(first, after),

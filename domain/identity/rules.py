@@ -80,7 +80,7 @@ def new_api_token() -> NewApiToken:
 
 def looks_like_api_token(secret: str) -> bool:
     """Format and checksum check: refuses typos and forgeries without a database read."""
-    if not _TOKEN_RE.match(secret):
+    if not _TOKEN_RE.fullmatch(secret):  # `$` alone would let a trailing newline in
         return False
     body = secret[len(TOKEN_PREFIX) : -_CHECKSUM_CHARS]
     return secrets.compare_digest(_checksum(body), secret[-_CHECKSUM_CHARS:])
@@ -100,7 +100,7 @@ def normalize_email(email: str) -> str:
 
 
 def is_email(email: str) -> bool:
-    return len(email) <= 254 and _EMAIL_RE.match(email) is not None
+    return len(email) <= 254 and _EMAIL_RE.fullmatch(email) is not None
 
 
 def password_problem(password: str) -> str | None:

@@ -61,7 +61,7 @@ async def create_user(
         raise DomainError(ErrorCode.CONFLICT, ["email"], "a user with this e-mail exists")
     try:
         return await User.create(
-            email=address, password_hash=hash_password(password), kind=kind, partner=partner
+            email=address, password_hash=await hash_password(password), kind=kind, partner=partner
         )
     except IntegrityError:
         raise DomainError(ErrorCode.CONFLICT, ["email"], "a user with this e-mail exists") from None
@@ -107,14 +107,14 @@ async def login(email: str, password: str, ip: str, policy: LoginPolicy) -> Sess
     user = await User.get_or_none(email=rules.normalize_email(email), is_active=True)
     partner_ok = True
     if user is not None and user.partner_id is not None:
-        partner_ok = await Partner.filter(id=user.partner_id, status=PartnerStatus.ACTIVE).exists()
-    if not verify_password(user.password_hash if user else None, password) or not partner_ok:
+        partner_ok = await partner_is_active(user.partner_id)
+    if not await verify_password(user.password_hash if user else None, password) or not partner_ok:
         await LoginFailure.bulk_create([LoginFailure(key=k, at=now) for k in keys])
         await LoginFailure.filter(at__lt=now - policy.window).delete()
         raise InvalidCredentials
     assert user is not None
     if needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+        user.password_hash = await hash_password(password)
         await user.save(update_fields=["password_hash"])
     await LoginFailure.filter(key=keys[0]).delete()
     return await _issue(user, secrets.token_hex(16), policy.refresh_ttl, now)
@@ -143,6 +143,8 @@ async def refresh(secret: str, policy: LoginPolicy) -> Session:
         # The conditional update makes two concurrent uses of one token a detected reuse.
         claimed = await RefreshToken.filter(id=token.id, used_at=None).update(used_at=now)
         user = await User.get_or_none(id=token.user_id, is_active=True) if claimed else None
+        if user is not None and user.partner_id is not None:
+            user = user if await partner_is_active(user.partner_id) else None
         if user is not None:
             return await _issue(user, token.family, policy.refresh_ttl, now)
     if not claimed:
@@ -164,6 +166,11 @@ async def logout(secret: str) -> str | None:
         return None
     await revoke_family(token.family)
     return token.family
+
+
+async def partner_is_active(partner_id: int) -> bool:
+    """A suspended partner's users and tokens are refused."""
+    return await Partner.filter(id=partner_id, status=PartnerStatus.ACTIVE).exists()
 
 
 async def session_is_live(family: str) -> bool:
@@ -252,10 +259,7 @@ async def authenticate_api_token(secret: str) -> ApiToken | None:
     now = utcnow()
     if token is None or (token.expires_at is not None and token.expires_at <= now):
         return None
-    if (
-        token.partner_id is not None
-        and not await Partner.filter(id=token.partner_id, status=PartnerStatus.ACTIVE).exists()
-    ):
+    if token.partner_id is not None and not await partner_is_active(token.partner_id):
         return None
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
         token.last_used_at = now
