@@ -70,15 +70,19 @@ async def database(settings: Settings) -> AsyncIterator[list[str]]:
     await db.close_database()
 
 
-@pytest.fixture(autouse=True)
-async def clean_database(database: list[str], settings: Settings) -> None:
+async def empty_tables(tables: list[str], settings: Settings) -> None:
     conn = connections.get("default")
     if settings.is_sqlite:
-        for table in database:
+        for table in tables:
             await conn.execute_script(f'DELETE FROM "{table}"')
     else:
-        names = ", ".join(f'"{t}"' for t in database)
+        names = ", ".join(f'"{t}"' for t in tables)
         await conn.execute_script(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture(autouse=True)
+async def clean_database(database: list[str], settings: Settings) -> None:
+    await empty_tables(database, settings)
 
 
 @pytest.fixture(scope="session")

@@ -109,13 +109,7 @@ class CreateTierInput:
     qualify_period_days: int | None = None
 
     def to_spec(self) -> TierSpec:
-        return TierSpec(
-            name=self.name,
-            rank=self.rank,
-            qualify_metric=self.qualify_metric,
-            qualify_threshold=self.qualify_threshold,
-            qualify_period_days=self.qualify_period_days,
-        )
+        return _tier_spec(self)
 
 
 @strawberry.input
@@ -128,10 +122,14 @@ class UpdateTierInput:
     qualify_period_days: int | None = None
 
     def to_spec(self) -> TierSpec:
-        return TierSpec(
-            name=self.name,
-            rank=self.rank,
-            qualify_metric=self.qualify_metric,
-            qualify_threshold=self.qualify_threshold,
-            qualify_period_days=self.qualify_period_days,
-        )
+        return _tier_spec(self)
+
+
+def _tier_spec(data: CreateTierInput | UpdateTierInput) -> TierSpec:
+    return TierSpec(
+        name=data.name,
+        rank=data.rank,
+        qualify_metric=data.qualify_metric,
+        qualify_threshold=data.qualify_threshold,
+        qualify_period_days=data.qualify_period_days,
+    )

@@ -17,7 +17,6 @@ import graphql
 import httpx
 import pytest
 from starlette.applications import Starlette
-from tortoise import connections
 
 from api.schema import build_schema
 from domain.audit.models import AuditEntry
@@ -25,6 +24,7 @@ from domain.identity.models import ApiToken, User
 from domain.partners.models import Enrollment, Partner
 from domain.programs.models import Program, Tier
 from domain.settings import Settings
+from tests.conftest import empty_tables
 from tests.helpers import Api
 
 
@@ -53,16 +53,6 @@ class World:
 @pytest.fixture(autouse=True)
 def clean_database() -> None:
     """Overrides the per-test emptying of tests/conftest.py for this module."""
-
-
-async def _empty(tables: list[str], settings: Settings) -> None:
-    conn = connections.get("default")
-    if settings.is_sqlite:
-        for table in tables:
-            await conn.execute_script(f'DELETE FROM "{table}"')
-    else:
-        names = ", ".join(f'"{t}"' for t in tables)
-        await conn.execute_script(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
 
 
 async def _token(api: Api, user_token: str, name: str, scopes: list[str]) -> tuple[str, str]:
@@ -94,7 +84,7 @@ async def _tier(api: Api, admin: str, program: str, name: str) -> str:
 
 @pytest.fixture(scope="module")
 async def world(database: list[str], settings: Settings, app: Starlette) -> AsyncIterator[World]:
-    await _empty(database, settings)
+    await empty_tables(database, settings)
     transport = httpx.ASGITransport(app=app, client=("203.0.113.8", 4321))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         api = Api(client)
