@@ -9,8 +9,6 @@ from api.tokens import InvalidToken, TokenService
 from domain.identity import rules as identity_rules
 from domain.identity import services as identity
 
-SESSION_CHECK_SECONDS = 30.0
-
 
 class AuthenticationFailed(Exception):
     """The credential is malformed, forged, expired or revoked: HTTP 401."""
@@ -19,8 +17,9 @@ class AuthenticationFailed(Exception):
 class Authenticator:
     """Turns credentials into principals; one per application (it caches session checks)."""
 
-    def __init__(self, tokens: TokenService) -> None:
+    def __init__(self, tokens: TokenService, session_check_seconds: float = 30.0) -> None:
         self.tokens = tokens
+        self.session_check_seconds = session_check_seconds
         self._live_sessions: dict[str, float] = {}
 
     async def authenticate(self, authorization: str | None) -> Principal:
@@ -56,13 +55,8 @@ class Authenticator:
             raise AuthenticationFailed("invalid access token: unknown kind")
         if claims.kind == PrincipalKind.PARTNER and claims.partner_id is None:
             raise AuthenticationFailed("invalid access token: no partner")
-        if not await self._session_live(claims.session):
-            raise AuthenticationFailed("the session was logged out")
-        # Checked on every request, like an API token's: a suspended partner stops at once.
-        if claims.partner_id is not None and not await identity.partner_is_active(
-            claims.partner_id
-        ):
-            raise AuthenticationFailed("the partner is suspended")
+        if not await self._session_live(claims.session, claims.partner_id):
+            raise AuthenticationFailed("the session was logged out, or its partner suspended")
         return Principal(
             kind=PrincipalKind(claims.kind),
             label=f"{claims.kind.lower()}:{claims.email}",
@@ -71,13 +65,14 @@ class Authenticator:
             email=claims.email,
         )
 
-    async def _session_live(self, session: str) -> bool:
-        """Logout ends access tokens too, within SESSION_CHECK_SECONDS, at one query per period."""
+    async def _session_live(self, session: str, partner_id: int | None) -> bool:
+        """Logout, a revoked session and a suspended partner end access tokens too: checked in
+        the database at most once per `session_check_seconds` for each session."""
         now = time.monotonic()
         checked = self._live_sessions.get(session)
-        if checked is not None and now - checked < SESSION_CHECK_SECONDS:
+        if checked is not None and now - checked < self.session_check_seconds:
             return True
-        if not await identity.session_is_live(session):
+        if not await identity.session_is_live(session, partner_id):
             self._live_sessions.pop(session, None)
             return False
         if len(self._live_sessions) > 100_000:

@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     )
     access_token_ttl_seconds: int = Field(default=900, ge=30, le=86_400)
     refresh_token_ttl_seconds: int = Field(default=30 * 86_400, ge=300, le=365 * 86_400)
+    session_check_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long a worker trusts a session it checked (logout, suspension).",
+    )
     jwt_issuer: str = Field(default="partnergraph", min_length=1)
     jwt_audience: str = Field(default="partnergraph-api", min_length=1)
     login_window_seconds: int = Field(default=900, ge=1)

@@ -55,7 +55,7 @@ async def healthz(request: Request) -> Response:
 def create_app(settings: Settings, *, manage_database: bool = True) -> Starlette:
     """The service. With `manage_database`, the lifespan opens and closes the database."""
     tokens = TokenService(settings)
-    authenticator = Authenticator(tokens)
+    authenticator = Authenticator(tokens, settings.session_check_seconds)
     graphql = GraphQLEndpoint(build_schema(settings.development), authenticator, settings)
     auth = AuthRoutes(settings, tokens, authenticator)
 

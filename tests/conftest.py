@@ -35,6 +35,7 @@ def settings() -> Settings:
         development=False,
         login_max_failures_per_account=5,
         login_max_failures_per_ip=20,
+        session_check_seconds=0,  # every request checks its session: tests see changes at once
     )
 
 

@@ -173,9 +173,11 @@ async def partner_is_active(partner_id: int) -> bool:
     return await Partner.filter(id=partner_id, status=PartnerStatus.ACTIVE).exists()
 
 
-async def session_is_live(family: str) -> bool:
-    """False once the session was logged out or revoked for reuse."""
-    return not await RefreshToken.filter(family=family, revoked_at__isnull=False).exists()
+async def session_is_live(family: str, partner_id: int | None = None) -> bool:
+    """False once the session was logged out or revoked for reuse, or its partner suspended."""
+    if await RefreshToken.filter(family=family, revoked_at__isnull=False).exists():
+        return False
+    return partner_id is None or await partner_is_active(partner_id)
 
 
 # API tokens ---------------------------------------------------------------------------------

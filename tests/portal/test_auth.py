@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import logging
 import secrets
 import time
 import warnings
@@ -640,3 +641,25 @@ async def test_a_suspended_partners_user_and_api_tokens_are_refused(
     await partners.update_partner(Actor.system(), partner.id, status=PartnerStatus.ACTIVE)
     await assert_accepted(client, app_token.secret, "APP")
     assert (await Partner.get()).status == PartnerStatus.ACTIVE
+
+
+async def test_a_worker_checks_a_session_at_most_once_per_period(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With session_check_seconds, a logged-in partner's requests skip the session query."""
+    cached = create_app(
+        settings.model_copy(update={"session_check_seconds": 60.0}), manage_database=False
+    )
+    await partners.create_partner(Actor.system(), "Northwind", "ana@northwind.example", PASSWORD)
+    transport = httpx.ASGITransport(app=cached, client=("203.0.113.9", 1))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        tokens = (await login(client, "ana@northwind.example")).json()
+        await assert_accepted(client, tokens["access_token"], "PARTNER")
+        caplog.clear()
+        with caplog.at_level(logging.DEBUG, logger="tortoise.db_client"):
+            await assert_accepted(client, tokens["access_token"], "PARTNER")
+        queries = [r.getMessage() for r in caplog.records if r.name == "tortoise.db_client"]
+        assert not any("refresh_tokens" in q or '"partners"' in q for q in queries), queries
+        # logging out through this worker ends the session at once all the same
+        await client.post("/auth/logout", json={"refresh_token": tokens["refresh_token"]})
+        await assert_refused(client, tokens["access_token"])
