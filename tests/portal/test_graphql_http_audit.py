@@ -1,7 +1,8 @@
-"""The GraphQL over HTTP audit suite (npm `graphql-http`, `serverAudits`) against the real
-service: uvicorn in a subprocess on a fresh SQLite database, audited with node.
+"""External references against the running service (uvicorn in a subprocess on a fresh
+SQLite database): the GraphQL over HTTP audit suite (npm `graphql-http`, `serverAudits`), run
+with node, and schemathesis generating operations from the schema.
 
-Needs `node` (skipped without it) and `tests/portal/audit/node_modules`
+Needs `node` for the audit (skipped without it) and `tests/portal/audit/node_modules`
 (`npm ci --prefix tests/portal/audit`; run here when missing).
 """
 
@@ -170,3 +171,38 @@ def test_graphql_over_http_audits_pass(node: str, server_url: str, tmp_path: Pat
     assert all(total > 0 for _, total in counts.values()), output
     assert counts["MUST"][0] == counts["MUST"][1], output
     assert counts["SHOULD"][0] == counts["SHOULD"][1], output
+
+
+def test_schemathesis_finds_no_server_error(server_url: str, tmp_path: Path) -> None:
+    """Schemathesis generates queries and mutations from the schema (as an admin, so every
+    field is reachable): bad input must answer errors, never a 5xx."""
+    token = _admin_token(server_url, tmp_path)
+    result = subprocess.run(
+        [
+            _tool("schemathesis"),
+            "run",
+            server_url,
+            "--header",
+            f"Authorization: Bearer {token}",
+            "--checks",
+            "not_a_server_error",
+            "--max-examples",
+            "25",
+            "--workers",
+            "1",
+            "--seed",
+            "20261123",
+            "--no-color",
+        ],
+        env={**os.environ, "SCHEMATHESIS_HOOKS": "tests.portal.schemathesis_hooks"},
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=AUDIT_TIMEOUT,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    cases = re.search(r"(\d+) generated, (\d+) passed", output)
+    assert cases is not None, output
+    assert int(cases.group(1)) > 100, output  # it really generated operations
+    assert cases.group(1) == cases.group(2), output
