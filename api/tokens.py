@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,6 +18,7 @@ ALGORITHM = "HS256"
 ACCESS_TYP = "at+jwt"  # RFC 9068: a refresh token or another JWT can never pass as access
 REQUIRED_CLAIMS = ["exp", "iat", "nbf", "iss", "aud", "sub", "jti"]
 LEEWAY_SECONDS = 10
+VERIFIED_CACHE_SIZE = 10_000
 
 
 class InvalidToken(Exception):
@@ -52,6 +54,7 @@ class TokenService:
         self._signing_key = keys[0]
         self._signing_kid = _kid(keys[0])
         self._keys = {_kid(key): key for key in keys}
+        self._verified: dict[str, tuple[AccessClaims, float]] = {}
 
     def mint_access(
         self, *, user_id: int, kind: str, partner_id: int | None, email: str, session: str
@@ -76,6 +79,22 @@ class TokenService:
         return token, int(self.ttl.total_seconds())
 
     def decode_access(self, token: str) -> AccessClaims:
+        """Verify an access token. A token verified before is answered from a bounded cache
+        (its expiry still checked): verification costs more than the rest of a small query."""
+        now = time.time()
+        cached = self._verified.get(token)
+        if cached is not None:
+            claims, expires = cached
+            if now < expires + LEEWAY_SECONDS:
+                return claims
+            del self._verified[token]
+        claims, expires = self._verify(token)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.clear()
+        self._verified[token] = (claims, expires)
+        return claims
+
+    def _verify(self, token: str) -> tuple[AccessClaims, float]:
         try:
             header = jwt.get_unverified_header(token)
             key = self._keys.get(str(header.get("kid")))
@@ -91,12 +110,13 @@ class TokenService:
                 options={"require": REQUIRED_CLAIMS},
             )
             partner = claims.get("pid")
-            return AccessClaims(
+            access = AccessClaims(
                 user_id=int(claims["sub"]),
                 kind=str(claims["kind"]),
                 partner_id=int(partner) if partner is not None else None,
                 email=str(claims["email"]),
                 session=str(claims["sid"]),
             )
+            return access, float(claims["exp"])
         except (jwt.PyJWTError, KeyError, ValueError, TypeError) as exc:
             raise InvalidToken(str(exc)) from None
