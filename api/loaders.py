@@ -5,6 +5,7 @@ not cover."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import cached_property
 from typing import TypeVar
 
 from strawberry.dataloader import DataLoader
@@ -37,28 +38,55 @@ def _readable(
 
 
 class Loaders:
+    """Made on first use: a request builds only the loaders its query needs."""
+
     def __init__(self, principal: Principal) -> None:
-        scope = partner_scope(principal)
-        self.program_by_id = DataLoader[int, Program | None](
-            _readable(principal, "Program", lambda ids: programs.programs_by_ids(ids, scope))
+        self.principal = principal
+        self.scope = partner_scope(principal)
+
+    @cached_property
+    def program_by_id(self) -> DataLoader[int, Program | None]:
+        scope = self.scope
+        return DataLoader(
+            _readable(self.principal, "Program", lambda ids: programs.programs_by_ids(ids, scope))
         )
-        self.tier_by_id = DataLoader[int, Tier | None](
-            _readable(principal, "Tier", lambda ids: programs.tiers_by_ids(ids, scope))
+
+    @cached_property
+    def tier_by_id(self) -> DataLoader[int, Tier | None]:
+        scope = self.scope
+        return DataLoader(
+            _readable(self.principal, "Tier", lambda ids: programs.tiers_by_ids(ids, scope))
         )
-        self.tiers_by_program = DataLoader[int, list[Tier]](
-            _readable(principal, "Tier", programs.tiers_by_programs)
+
+    @cached_property
+    def tiers_by_program(self) -> DataLoader[int, list[Tier]]:
+        return DataLoader(_readable(self.principal, "Tier", programs.tiers_by_programs))
+
+    @cached_property
+    def partner_by_id(self) -> DataLoader[int, Partner | None]:
+        scope = self.scope
+        return DataLoader(
+            _readable(self.principal, "Partner", lambda ids: partners.partners_by_ids(ids, scope))
         )
-        self.partner_by_id = DataLoader[int, Partner | None](
-            _readable(principal, "Partner", lambda ids: partners.partners_by_ids(ids, scope))
+
+    @cached_property
+    def enrollment_by_id(self) -> DataLoader[int, Enrollment | None]:
+        scope = self.scope
+        return DataLoader(
+            _readable(
+                self.principal, "Enrollment", lambda ids: partners.enrollments_by_ids(ids, scope)
+            )
         )
-        self.enrollment_by_id = DataLoader[int, Enrollment | None](
-            _readable(principal, "Enrollment", lambda ids: partners.enrollments_by_ids(ids, scope))
-        )
-        self.enrollments_by_partner = DataLoader[int, list[Enrollment]](
-            _readable(principal, "Enrollment", partners.enrollments_by_partners)
-        )
-        self.api_token_by_id = DataLoader[int, ApiToken | None](
-            _readable(principal, "ApiToken", lambda ids: _tokens(ids, scope, principal.is_admin))
+
+    @cached_property
+    def enrollments_by_partner(self) -> DataLoader[int, list[Enrollment]]:
+        return DataLoader(_readable(self.principal, "Enrollment", partners.enrollments_by_partners))
+
+    @cached_property
+    def api_token_by_id(self) -> DataLoader[int, ApiToken | None]:
+        scope, is_admin = self.scope, self.principal.is_admin
+        return DataLoader(
+            _readable(self.principal, "ApiToken", lambda ids: _tokens(ids, scope, is_admin))
         )
 
 
