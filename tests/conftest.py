@@ -12,6 +12,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from hypothesis import settings as settings_profiles
 from tortoise import connections
 
 from domain import db
@@ -20,6 +21,10 @@ from portal.app import create_app
 from tests.helpers import Api
 
 TEST_SECRET = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+
+# No per-example deadline: a shared 2-core machine must not turn a slow example into a failure.
+settings_profiles.register_profile("partnergraph", deadline=None)
+settings_profiles.load_profile("partnergraph")
 
 
 def _database_url(tmp: Path) -> str:

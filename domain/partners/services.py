@@ -12,7 +12,7 @@ from domain.errors import DomainError, ErrorCode, ErrorCollector, not_found
 from domain.identity import rules as identity_rules
 from domain.identity.models import User, UserKind
 from domain.identity.services import create_user, ensure_password
-from domain.pagination import Page, PageRequest, by_ids, paginate
+from domain.pagination import Page, PageRequest, by_ids, in_list, paginate, select_where
 from domain.partners import rules
 from domain.partners.models import Enrollment, EnrollmentStatus, Partner, PartnerStatus
 from domain.programs.models import Program, Tier
@@ -91,7 +91,7 @@ async def list_partners(
 async def partners_by_ids(ids: list[int], partner_id: int | None = None) -> list[Partner | None]:
     if partner_id is None:
         return await by_ids(Partner, ids)
-    return await by_ids(Partner, ids, id=partner_id)
+    return await by_ids(Partner, ids, '"id" = {}', [partner_id])
 
 
 # Enrollments --------------------------------------------------------------------------------
@@ -201,12 +201,13 @@ async def enrollments_by_ids(
 ) -> list[Enrollment | None]:
     if partner_id is None:
         return await by_ids(Enrollment, ids)
-    return await by_ids(Enrollment, ids, partner_id=partner_id)
+    return await by_ids(Enrollment, ids, '"partner_id" = {}', [partner_id])
 
 
 async def enrollments_by_partners(partner_ids: list[int]) -> list[list[Enrollment]]:
     """Each partner's enrollments, oldest first, in the order of `partner_ids`."""
-    rows = await Enrollment.filter(partner_id__in=set(partner_ids)).order_by("id")
+    unique = sorted(set(partner_ids))
+    rows = await select_where(Enrollment, f'"partner_id" IN ({in_list(len(unique))})', unique)
     grouped: dict[int, list[Enrollment]] = {i: [] for i in partner_ids}
     for row in rows:
         grouped[row.partner_id].append(row)

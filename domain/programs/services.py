@@ -124,7 +124,14 @@ async def programs_by_ids(ids: list[int], partner_id: int | None = None) -> list
     """Programs by id; with a partner, only those it is enrolled in (others are None)."""
     if partner_id is None:
         return await by_ids(Program, ids)
-    return await by_ids(Program, ids, enrollments__partner_id=partner_id)
+    return await by_ids(Program, ids, _ENROLLED.format(column='"programs"."id"'), [partner_id])
+
+
+# A partner sees the programs (and their tiers) it is enrolled in.
+_ENROLLED = (
+    'EXISTS (SELECT 1 FROM "enrollments" AS "e" WHERE "e"."program_id" = {column} '
+    'AND "e"."partner_id" = {{}})'
+)
 
 
 # Tiers --------------------------------------------------------------------------------------
@@ -209,4 +216,4 @@ async def tiers_by_programs(program_ids: list[int]) -> list[list[Tier]]:
 async def tiers_by_ids(ids: list[int], partner_id: int | None = None) -> list[Tier | None]:
     if partner_id is None:
         return await by_ids(Tier, ids)
-    return await by_ids(Tier, ids, program__enrollments__partner_id=partner_id)
+    return await by_ids(Tier, ids, _ENROLLED.format(column='"tiers"."program_id"'), [partner_id])
