@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError, OperationDefinitionNode, validate
+from graphql.type.definition import GraphQLResolveInfoHelpers
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
@@ -19,6 +21,7 @@ from strawberry.extensions import (
 from strawberry.extensions.max_aliases import create_validator as alias_limit
 from strawberry.extensions.query_depth_limiter import create_validator as depth_limit
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext
 
 from api.audit.queries import AuditQuery
@@ -112,6 +115,28 @@ def is_expected(error: GraphQLError) -> bool:
     return original is None or isinstance(original, ApiError) or not error.path
 
 
+class CycleFreeExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    """graphql-core 3.3 keeps bound methods of each executor in `async_helpers`: a reference
+    cycle per request that only the cyclic collector frees, in pauses that made the p99 tail
+    (bench/README.md). Calling through a weak reference breaks the cycle."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        ref = weakref.ref(self)
+
+        def gather(*a: Any, **k: Any) -> Any:
+            executor = ref()
+            assert executor is not None  # alive while its operation runs
+            return executor.gather_async_work(*a, **k)
+
+        def track(*a: Any, **k: Any) -> Any:
+            executor = ref()
+            assert executor is not None
+            return executor.track_async_work(*a, **k)
+
+        self.async_helpers = GraphQLResolveInfoHelpers(gather=gather, track=track)
+
+
 class PartnerGraphSchema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -144,5 +169,6 @@ def build_schema(development: bool = False) -> strawberry.Schema:
         mutation=Mutation,
         types=[Program, Tier, Partner, Enrollment, ApiToken, AuditEntry],
         extensions=extensions,
+        execution_context_class=CycleFreeExecutionContext,  # type: ignore[arg-type]
         config=StrawberryConfig(disable_field_suggestions=not development, scalar_map=SCALAR_MAP),
     )
