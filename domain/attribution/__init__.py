@@ -1,0 +1,1 @@
+"""Attribution: which partners earned how much of a conversion, and why."""
