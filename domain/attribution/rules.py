@@ -8,10 +8,11 @@ the conversion's amount (largest remainder). Callable from a notebook:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal, localcontext
+from decimal import Decimal
 from fractions import Fraction
 
 from domain.programs.models import AttributionModelKind, FunnelRole
@@ -80,53 +81,79 @@ def _fraction(value: Decimal | float) -> Fraction:
     return Fraction(value) if isinstance(value, Decimal) else Fraction(Decimal(repr(value)))
 
 
-def _normalize(weights: Sequence[Fraction]) -> list[Fraction]:
-    total = sum(weights, Fraction(0))
-    if total == 0:  # every weight vanished: fall back to equal credit
-        return [Fraction(1, len(weights))] * len(weights)
-    return [w / total for w in weights]
+def _integers(weights: Sequence[Fraction]) -> list[int]:
+    """Rational weights as integers over their common denominator (same proportions)."""
+    denominator = math.lcm(*(w.denominator for w in weights))
+    return [w.numerator * (denominator // w.denominator) for w in weights]
 
 
-def _time_decay(path: Sequence[Touchpoint], at: datetime, half_life: float) -> list[Fraction]:
-    """2^(-age / half-life), computed to 40 digits, then exact from there on."""
-    weights = []
-    with localcontext() as ctx:
-        ctx.prec = 40
-        hl = Decimal(repr(half_life))
-        for t in path:
-            age_days = Decimal((at - t.at).total_seconds()) / Decimal(86_400)
-            weights.append(Fraction(Decimal(2) ** (-age_days / hl)))
-    return weights
+TIME_DECAY_BITS = 64  # fixed-point precision of 2^(-age / half-life)
 
 
-def _position(path: Sequence[Touchpoint], first: Fraction, last: Fraction) -> list[Fraction]:
-    n = len(path)
+def _time_decay(path: Sequence[Touchpoint], at: datetime, half_life: float) -> list[int]:
+    """2^(-age / half-life) in binary floating point, then as 64-bit fixed-point integers:
+    exact from there on (decimal powers cost 12 times more and change no cent)."""
+    scale = float(1 << TIME_DECAY_BITS)
+    seconds = half_life * 86_400.0
+    return [int(scale * 2.0 ** (-(at - t.at).total_seconds() / seconds)) for t in path]
+
+
+def _position(n: int, first: Fraction, last: Fraction) -> list[Fraction]:
     if n == 1:
         return [Fraction(1)]
     if n == 2:  # in proportion to first and last weight (40/40 -> 50/50, 20/60 -> 25/75)
         if first + last == 0:
-            return [Fraction(1, 2), Fraction(1, 2)]
-        return [first / (first + last), last / (first + last)]
+            return [Fraction(1), Fraction(1)]
+        return [first, last]
     middle = (1 - first - last) / (n - 2)
     return [first, *([middle] * (n - 2)), last]
 
 
 def _roles(path: Sequence[Touchpoint], weights: dict[FunnelRole, Decimal]) -> list[Fraction]:
     """A role's weight shared equally among its touchpoints; absent roles hand theirs to the
-    present ones in proportion. Touchpoints without a role share what no role claims."""
+    present ones in proportion (the weights are normalized afterwards). Touchpoints without a
+    role get nothing while a role is present."""
     present = {t.role for t in path if t.role is not None}
     role_weight = {r: _fraction(w) for r, w in weights.items() if r in present}
-    claimed = sum(role_weight.values(), Fraction(0))
-    if claimed == 0:
+    if not any(role_weight.values()):
         return [Fraction(1)] * len(path)
     counts = {r: sum(1 for t in path if t.role is r) for r in present}
-    # scaling the present roles to the whole hands absent roles' weight over in proportion
     return [
-        role_weight.get(t.role, Fraction(0)) / claimed / counts[t.role]
-        if t.role is not None
-        else Fraction(0)
+        role_weight.get(t.role, Fraction(0)) / counts[t.role] if t.role is not None else Fraction(0)
         for t in path
     ]
+
+
+def raw_weights(
+    path: Sequence[Touchpoint], conversion_at: datetime, settings: ModelSettings
+) -> list[int]:
+    """Each touchpoint's weight under the model, as non-negative integers in proportion
+    (not all zero); its share is its weight over their sum."""
+    n = len(path)
+    if settings.code_wins and any(t.kind == CODE for t in path):
+        winner = max(i for i, t in enumerate(path) if t.kind == CODE)
+        return [int(i == winner) for i in range(n)]
+    model = settings.model
+    if model is AttributionModelKind.FIRST_TOUCH:
+        return [1] + [0] * (n - 1)
+    if model is AttributionModelKind.LAST_TOUCH:
+        return [0] * (n - 1) + [1]
+    if model is AttributionModelKind.LINEAR:
+        return [1] * n
+    if model is AttributionModelKind.TIME_DECAY:
+        decay = _time_decay(path, conversion_at, settings.half_life_days or DEFAULT_HALF_LIFE_DAYS)
+        return decay if any(decay) else [1] * n
+    if model is AttributionModelKind.POSITION_BASED:
+        first = _fraction(
+            settings.first_weight if settings.first_weight is not None else DEFAULT_POSITION_WEIGHT
+        )
+        last = _fraction(
+            settings.last_weight if settings.last_weight is not None else DEFAULT_POSITION_WEIGHT
+        )
+        weights = _integers(_position(n, first, last))
+    else:
+        weights = _integers(_roles(path, settings.role_weights or {}))
+    return weights if any(weights) else [1] * n
 
 
 def touch_weights(
@@ -135,49 +162,36 @@ def touch_weights(
     """Each touchpoint's exact share of the conversion under the model; they sum to 1."""
     if not path:
         return []
-    model = settings.model
-    if settings.code_wins and any(t.kind == CODE for t in path):
-        codes = [t for t in path if t.kind == CODE]
-        winner = codes[-1]
-        return [Fraction(1) if t is winner else Fraction(0) for t in path]
-    n = len(path)
-    if model is AttributionModelKind.FIRST_TOUCH:
-        raw = [Fraction(1)] + [Fraction(0)] * (n - 1)
-    elif model is AttributionModelKind.LAST_TOUCH:
-        raw = [Fraction(0)] * (n - 1) + [Fraction(1)]
-    elif model is AttributionModelKind.LINEAR:
-        raw = [Fraction(1)] * n
-    elif model is AttributionModelKind.TIME_DECAY:
-        raw = _time_decay(path, conversion_at, settings.half_life_days or DEFAULT_HALF_LIFE_DAYS)
-    elif model is AttributionModelKind.POSITION_BASED:
-        first = _fraction(
-            settings.first_weight if settings.first_weight is not None else DEFAULT_POSITION_WEIGHT
+    weights = raw_weights(path, conversion_at, settings)
+    total = sum(weights)
+    return [Fraction(w, total) for w in weights]
+
+
+def _split(total: int, weights: Sequence[int], keys: Sequence[str | int]) -> list[int]:
+    """Largest remainder over integer weights (all exact: no fraction is ever built)."""
+    if total < 0:
+        return [-part for part in _split(-total, weights, keys)]
+    whole = sum(weights)
+    parts, remainders = [], []
+    for w in weights:
+        part, remainder = divmod(total * w, whole)
+        parts.append(part)
+        remainders.append(remainder)
+    left = total - sum(parts)
+    if left:
+        order = sorted(
+            range(len(weights)), key=lambda i: (-remainders[i], -weights[i], -i, keys[i])
         )
-        last = _fraction(
-            settings.last_weight if settings.last_weight is not None else DEFAULT_POSITION_WEIGHT
-        )
-        raw = _position(path, first, last)
-    else:
-        raw = _roles(path, settings.role_weights or {})
-    return _normalize(raw)
+        for i in order[:left]:
+            parts[i] += 1
+    return parts
 
 
 def split_minor(total: int, shares: Sequence[Fraction], keys: Sequence[str | int]) -> list[int]:
     """Split `total` minor units by exact `shares` (in time order) with the largest-remainder
     method. Ties: larger exact share, then the later item, then the smaller key. A negative
     total (a refund) is split as its mirror, so a full refund reverses each credit exactly."""
-    if total < 0:
-        return [-part for part in split_minor(-total, shares, keys)]
-    exact = [total * s for s in shares]
-    parts = [int(e) for e in exact]  # floor: exact values are non-negative
-    left = total - sum(parts)
-    order = sorted(
-        range(len(shares)),
-        key=lambda i: (-(exact[i] - parts[i]), -shares[i], -i, keys[i]),
-    )
-    for i in order[:left]:
-        parts[i] += 1
-    return parts
+    return _split(total, _integers(shares), keys)
 
 
 def attribute(
@@ -188,17 +202,27 @@ def attribute(
     No touchpoint in the window: no credit (the conversion is unattributed).
     """
     path = journey(touchpoints, conversion.at, settings.lookback_days)
-    weights = touch_weights(path, conversion.at, settings)
-    by_enrollment: dict[int, list[TouchWeight]] = {}
-    last_index: dict[int, int] = {}
-    for index, (t, w) in enumerate(zip(path, weights, strict=True)):
-        by_enrollment.setdefault(t.enrollment_id, []).append(TouchWeight(t.id, t.at, w))
-        last_index[t.enrollment_id] = index
-    ordered = sorted(by_enrollment, key=lambda e: (last_index[e], e))
-    shares = [sum((tw.weight for tw in by_enrollment[e]), Fraction(0)) for e in ordered]
-    amounts = split_minor(conversion.amount_minor, shares, ordered)
+    if not path:
+        return []
+    weights = raw_weights(path, conversion.at, settings)
+    whole = sum(weights)
+    by_enrollment: dict[int, list[tuple[Touchpoint, int]]] = {}
+    for t, w in zip(path, weights, strict=True):
+        by_enrollment.setdefault(t.enrollment_id, []).append((t, w))
+    # in the order of each enrollment's last touchpoint: the later one wins a tie
+    ordered = sorted(
+        by_enrollment, key=lambda e: (by_enrollment[e][-1][0].at, by_enrollment[e][-1][0].id)
+    )
+    sums = [sum(w for _, w in by_enrollment[e]) for e in ordered]
+    amounts = _split(conversion.amount_minor, sums, ordered)
     return [
-        Credit(e, share, amount, settings.model, tuple(by_enrollment[e]))
-        for e, share, amount in zip(ordered, shares, amounts, strict=True)
-        if share > 0 or amount != 0
+        Credit(
+            e,
+            Fraction(weight, whole),
+            amount,
+            settings.model,
+            tuple(TouchWeight(t.id, t.at, Fraction(w, whole)) for t, w in by_enrollment[e]),
+        )
+        for e, weight, amount in zip(ordered, sums, amounts, strict=True)
+        if weight > 0 or amount != 0
     ]
