@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from typing import NamedTuple
 
 from domain.programs.models import AttributionModelKind, FunnelRole
 from domain.programs.rules import DEFAULT_HALF_LIFE_DAYS, DEFAULT_POSITION_WEIGHT
@@ -49,22 +50,32 @@ class ModelSettings:
     code_wins: bool = False  # a referral code entered at checkout takes all the credit
 
 
-@dataclass(frozen=True, slots=True)
-class TouchWeight:
+class TouchWeight(NamedTuple):
     touchpoint_id: int
     at: datetime
-    weight: Fraction  # this touchpoint's share of the whole conversion
+    points: int  # its weight, in proportion to the conversion's `total`
+    total: int
+
+    @property
+    def weight(self) -> Fraction:
+        """This touchpoint's exact share of the whole conversion."""
+        return Fraction(self.points, self.total)
 
 
-@dataclass(frozen=True, slots=True)
-class Credit:
+class Credit(NamedTuple):
     """One enrollment's credit, with the touchpoints and weights that explain it."""
 
     enrollment_id: int
-    share: Fraction
+    points: int  # the sum of its touchpoints' weights, in proportion to `total`
+    total: int
     amount_minor: int
     model: AttributionModelKind
-    touchpoints: tuple[TouchWeight, ...] = field(default=())
+    touchpoints: tuple[TouchWeight, ...] = ()
+
+    @property
+    def share(self) -> Fraction:
+        """The enrollment's exact share of the conversion."""
+        return Fraction(self.points, self.total)
 
 
 def journey(
@@ -218,10 +229,11 @@ def attribute(
     return [
         Credit(
             e,
-            Fraction(weight, whole),
+            weight,
+            whole,
             amount,
             settings.model,
-            tuple(TouchWeight(t.id, t.at, Fraction(w, whole)) for t, w in by_enrollment[e]),
+            tuple(TouchWeight(t.id, t.at, w, whole) for t, w in by_enrollment[e]),
         )
         for e, weight, amount in zip(ordered, sums, amounts, strict=True)
         if weight > 0 or amount != 0
