@@ -88,10 +88,6 @@ def journey(
     return sorted(kept, key=lambda t: (t.at, t.id))
 
 
-def _fraction(value: Decimal | float) -> Fraction:
-    return Fraction(value) if isinstance(value, Decimal) else Fraction(Decimal(repr(value)))
-
-
 def _integers(weights: Sequence[Fraction]) -> list[int]:
     """Rational weights as integers over their common denominator (same proportions)."""
     denominator = math.lcm(*(w.denominator for w in weights))
@@ -125,7 +121,7 @@ def _roles(path: Sequence[Touchpoint], weights: dict[FunnelRole, Decimal]) -> li
     present ones in proportion (the weights are normalized afterwards). Touchpoints without a
     role get nothing while a role is present."""
     present = {t.role for t in path if t.role is not None}
-    role_weight = {r: _fraction(w) for r, w in weights.items() if r in present}
+    role_weight = {r: Fraction(w) for r, w in weights.items() if r in present}
     if not any(role_weight.values()):
         return [Fraction(1)] * len(path)
     counts = {r: sum(1 for t in path if t.role is r) for r in present}
@@ -155,11 +151,10 @@ def raw_weights(
         decay = _time_decay(path, conversion_at, settings.half_life_days or DEFAULT_HALF_LIFE_DAYS)
         return decay if any(decay) else [1] * n
     if model is AttributionModelKind.POSITION_BASED:
-        first = _fraction(
-            settings.first_weight if settings.first_weight is not None else DEFAULT_POSITION_WEIGHT
-        )
-        last = _fraction(
-            settings.last_weight if settings.last_weight is not None else DEFAULT_POSITION_WEIGHT
+        # an explicit 0 is a weight, not "unset"
+        first, last = (
+            Fraction(DEFAULT_POSITION_WEIGHT if w is None else w)
+            for w in (settings.first_weight, settings.last_weight)
         )
         weights = _integers(_position(n, first, last))
     else:
