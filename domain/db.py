@@ -15,6 +15,8 @@ MODEL_MODULES = [
     "domain.programs.models",
     "domain.partners.models",
     "domain.audit.models",
+    "domain.tracking.models",
+    "domain.attribution.models",
 ]
 
 

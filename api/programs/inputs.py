@@ -31,6 +31,11 @@ class AttributionModelInput:
     first_weight: Decimal | None = None
     last_weight: Decimal | None = None
     role_weights: list[RoleWeightInput] | None = None
+    code_wins: bool | None = strawberry.field(
+        default=None,
+        description="A referral code entered at checkout takes all the credit "
+        "(left out: unchanged, or the program's choice in a preview).",
+    )
 
     def to_settings(self) -> AttributionSettings:
         return AttributionSettings(
@@ -42,6 +47,7 @@ class AttributionModelInput:
             role_weights=None
             if self.role_weights is None
             else {w.role: w.weight for w in self.role_weights},
+            code_wins=self.code_wins,
         )
 
 

@@ -44,6 +44,9 @@ class AttributionSettings:
     first_weight: Decimal | None
     last_weight: Decimal | None
     role_weights: list[RoleWeight] | None
+    code_wins: bool = strawberry.field(
+        description="A referral code entered at checkout takes all the credit."
+    )
 
 
 @strawberry.type(description="What a referred customer is offered (double-sided programs).")
@@ -92,6 +95,7 @@ class Program(Node):
                 first_weight=plain(row.first_weight),
                 last_weight=plain(row.last_weight),
                 role_weights=weights,
+                code_wins=row.code_wins,
             ),
             hold_days=row.hold_days,
             referee_reward=reward,

@@ -57,6 +57,8 @@ class Program(Model):
     last_weight = fields.DecimalField(max_digits=6, decimal_places=4, null=True)
     # {"SOURCE": "0.5", ...}: Decimal strings, never floats
     role_weights = fields.JSONField[dict[str, str]](null=True)
+    # a referral code entered at checkout takes all the credit
+    code_wins = fields.BooleanField(default=False)
     hold_days = fields.IntField(default=30)
     referee_reward_kind = fields.CharEnumField(RewardKind, max_length=32, null=True)
     referee_reward_value = fields.DecimalField(max_digits=18, decimal_places=4, null=True)
@@ -80,6 +82,7 @@ class Program(Model):
                 "firstWeight": _str(self.first_weight),
                 "lastWeight": _str(self.last_weight),
                 "roleWeights": self.role_weights,
+                "codeWins": self.code_wins,
             },
             "holdDays": self.hold_days,
             "refereeReward": None

@@ -25,6 +25,7 @@ class AttributionSettings:
     first_weight: Decimal | None = None
     last_weight: Decimal | None = None
     role_weights: Mapping[FunnelRole, Decimal] | None = None
+    code_wins: bool | None = None  # None: keep the program's choice
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,8 @@ def _apply(program: Program, spec: ProgramSpec) -> None:
         weights = a.role_weights
         stored = {str(role): str(w) for role, w in weights.items()} if weights else None
         program.role_weights = stored  # type: ignore[assignment]  # a nullable JSON column
+        if a.code_wins is not None:
+            program.code_wins = a.code_wins
     if spec.referee_reward is not None:
         program.referee_reward_kind = spec.referee_reward.kind
         program.referee_reward_value = spec.referee_reward.value

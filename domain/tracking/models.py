@@ -1,0 +1,134 @@
+"""What tracking learns: customers, touchpoints and conversions.
+
+A touchpoint belongs to one enrollment (the partner that made it happen). Visitors (the
+first-party cookie) and customers (the merchant's own id) tie touchpoints to the conversions
+they led to. Money is integer minor units in the conversion's currency.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from tortoise import fields
+from tortoise.models import Model
+
+from domain.programs.models import FunnelRole
+
+if TYPE_CHECKING:
+    from domain.partners.models import Enrollment
+    from domain.programs.models import Program
+
+
+class TouchpointKind(StrEnum):
+    CLICK = "CLICK"
+    CODE = "CODE"
+    LEAD = "LEAD"
+    DEAL = "DEAL"
+    WEBINAR = "WEBINAR"
+    MEETING = "MEETING"
+    CUSTOM = "CUSTOM"
+
+
+class ConversionKind(StrEnum):
+    LEAD = "LEAD"
+    SIGNUP = "SIGNUP"
+    SALE = "SALE"
+    RENEWAL = "RENEWAL"
+
+
+class ConversionStatus(StrEnum):
+    CONFIRMED = "CONFIRMED"
+    PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED"
+    REFUNDED = "REFUNDED"
+
+
+class Customer(Model):
+    """The merchant's customer, by the merchant's own id, remembering who referred it first."""
+
+    id = fields.IntField(primary_key=True)
+    program: fields.ForeignKeyRelation[Program] = fields.ForeignKeyField(
+        "partnergraph.Program", related_name="customers", on_delete=fields.CASCADE
+    )
+    program_id: int
+    external_id = fields.CharField(max_length=200)
+    email = fields.CharField(max_length=254, null=True)  # stored lower-case
+    first_enrollment: fields.ForeignKeyNullableRelation[Enrollment] = fields.ForeignKeyField(
+        "partnergraph.Enrollment", related_name=False, null=True, on_delete=fields.SET_NULL
+    )
+    first_enrollment_id: int | None
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "customers"
+        unique_together = (("program", "external_id"),)
+
+
+class Touchpoint(Model):
+    """One contact between a partner and a (future) customer: a click, a code, a lead, a deal.
+
+    `excluded` touchpoints (flagged, self-referral) are kept for the record and never credited.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    program: fields.ForeignKeyRelation[Program] = fields.ForeignKeyField(
+        "partnergraph.Program", related_name=False, on_delete=fields.CASCADE
+    )
+    program_id: int
+    enrollment: fields.ForeignKeyRelation[Enrollment] = fields.ForeignKeyField(
+        "partnergraph.Enrollment", related_name="touchpoints", on_delete=fields.CASCADE
+    )
+    enrollment_id: int
+    kind = fields.CharEnumField(TouchpointKind, max_length=16)
+    role = fields.CharEnumField(FunnelRole, max_length=16, null=True)
+    occurred_at = fields.DatetimeField()
+    customer: fields.ForeignKeyNullableRelation[Customer] = fields.ForeignKeyField(
+        "partnergraph.Customer", related_name="touchpoints", null=True, on_delete=fields.SET_NULL
+    )
+    customer_id: int | None
+    visitor_id = fields.CharField(max_length=64, null=True, db_index=True)
+    click_id = fields.CharField(max_length=64, null=True, unique=True)
+    external_id = fields.CharField(max_length=200, null=True)
+    excluded = fields.BooleanField(default=False)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "touchpoints"
+        unique_together = (("program", "external_id"),)
+        indexes = (("customer", "occurred_at"), ("program", "occurred_at"))
+
+
+class Conversion(Model):
+    """A lead, signup, sale or renewal the merchant reported, once per `external_id`."""
+
+    id = fields.BigIntField(primary_key=True)
+    program: fields.ForeignKeyRelation[Program] = fields.ForeignKeyField(
+        "partnergraph.Program", related_name="conversions", on_delete=fields.CASCADE
+    )
+    program_id: int
+    external_id = fields.CharField(max_length=200)
+    kind = fields.CharEnumField(ConversionKind, max_length=16)
+    amount_minor = fields.BigIntField()
+    refunded_minor = fields.BigIntField(default=0)
+    currency = fields.CharField(max_length=3)
+    occurred_at = fields.DatetimeField()
+    status = fields.CharEnumField(
+        ConversionStatus, max_length=24, default=ConversionStatus.CONFIRMED
+    )
+    customer: fields.ForeignKeyNullableRelation[Customer] = fields.ForeignKeyField(
+        "partnergraph.Customer", related_name="conversions", null=True, on_delete=fields.SET_NULL
+    )
+    customer_id: int | None
+    # what the conversion named besides its customer: the journey includes their touchpoints
+    visitor_id = fields.CharField(max_length=64, null=True)
+    click_id = fields.CharField(max_length=64, null=True)
+    code_touchpoint: fields.ForeignKeyNullableRelation[Touchpoint] = fields.ForeignKeyField(
+        "partnergraph.Touchpoint", related_name=False, null=True, on_delete=fields.SET_NULL
+    )
+    code_touchpoint_id: int | None
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "conversions"
+        unique_together = (("program", "external_id"),)
+        indexes = (("program", "occurred_at"),)
