@@ -24,6 +24,8 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext
 
+from api.attribution.mutations import AttributionMutation
+from api.attribution.queries import AttributionQuery
 from api.audit.queries import AuditQuery
 from api.audit.types import AuditEntry
 from api.context import Context
@@ -50,12 +52,12 @@ CACHE_SIZE = 1000
 
 
 @strawberry.type
-class Query(IdentityQuery, NodeQuery, ProgramsQuery, PartnersQuery, AuditQuery):
+class Query(IdentityQuery, NodeQuery, ProgramsQuery, PartnersQuery, AuditQuery, AttributionQuery):
     pass
 
 
 @strawberry.type
-class Mutation(ProgramsMutation, PartnersMutation, IdentityMutation):
+class Mutation(ProgramsMutation, PartnersMutation, IdentityMutation, AttributionMutation):
     pass
 
 
