@@ -13,10 +13,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from domain.attribution.rules import (
+    MICROSECONDS_PER_DAY,
+    TIME_DECAY_BITS,
     Conversion,
     ModelSettings,
     Touchpoint,
     attribute,
+    decay_points,
     journey,
     split_minor,
     touch_weights,
@@ -38,7 +41,7 @@ def shares(settings: ModelSettings, path: list[Touchpoint]) -> list[Fraction]:
 
 @pytest.mark.parametrize("case", VECTORS["cases"], ids=lambda c: c["case"])
 def test_split_matches_the_reference_largest_remainder(case: dict[str, object]) -> None:
-    weights = [Fraction(w) for w in case["weights"]]  # type: ignore[union-attr]
+    weights = [Fraction(w) for w in case["weights"]]  # type: ignore[union-attr,attr-defined]
     total = sum(weights, Fraction(0))
     keys = list(case["keys"])  # type: ignore[call-overload]
     parts = split_minor(case["total_minor_units"], [w / total for w in weights], keys)  # type: ignore[arg-type]
@@ -67,6 +70,30 @@ def test_time_decay_halves_every_half_life() -> None:
     # weights 1/4, 1/2, 1 -> 1/7, 2/7, 4/7
     assert [float(s) for s in got] == pytest.approx([1 / 7, 2 / 7, 4 / 7], abs=1e-30)
     assert sum(got) == 1
+
+
+def test_time_decay_weights_are_fixed_point_relative_to_the_youngest_touchpoint() -> None:
+    day = float(MICROSECONDS_PER_DAY)
+    one = 1 << TIME_DECAY_BITS
+    assert decay_points(0, 7 * day) == one
+    assert decay_points(7 * MICROSECONDS_PER_DAY, 7 * day) == one // 2
+    assert decay_points(70 * MICROSECONDS_PER_DAY, 7 * day) == one >> 10
+    assert decay_points(41 * MICROSECONDS_PER_DAY, day) == 0  # less than 1: nothing
+    # a year-old journey with a 1-hour half-life: the youngest touch still weighs 2^K, so
+    # the older ones lose their credit to it instead of every weight underflowing to 0
+    path = [tp(1, 10, 300), tp(2, 20, 200)]
+    assert shares(
+        ModelSettings(Model.TIME_DECAY, lookback_days=365, half_life_days=1 / 24), path
+    ) == [0, 1]
+
+
+@given(st.integers(0, 400 * MICROSECONDS_PER_DAY), st.floats(1e-3, 1e4))
+def test_time_decay_points_are_within_one_of_the_exact_power(
+    elapsed: int, half_life: float
+) -> None:
+    half_life_us = half_life * MICROSECONDS_PER_DAY
+    exact = 2.0 ** (TIME_DECAY_BITS - elapsed / half_life_us)
+    assert abs(decay_points(elapsed, half_life_us) - exact) <= 1 + exact * 1e-14
 
 
 @pytest.mark.parametrize(
