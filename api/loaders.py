@@ -13,12 +13,16 @@ from strawberry.dataloader import DataLoader
 from api import policy
 from api.policy import partner_scope
 from api.principal import Principal
+from domain.attribution import queries as credits
+from domain.attribution.models import AttributionCredit
 from domain.identity.models import ApiToken
 from domain.identity.services import api_tokens_by_ids
 from domain.partners import services as partners
 from domain.partners.models import Enrollment, Partner
 from domain.programs import services as programs
 from domain.programs.models import Program, Tier
+from domain.tracking import queries as tracking
+from domain.tracking.models import Conversion, Touchpoint
 
 V = TypeVar("V")
 
@@ -81,6 +85,37 @@ class Loaders:
     @cached_property
     def enrollments_by_partner(self) -> DataLoader[int, list[Enrollment]]:
         return DataLoader(_readable(self.principal, "Enrollment", partners.enrollments_by_partners))
+
+    @cached_property
+    def conversion_by_id(self) -> DataLoader[int, Conversion | None]:
+        """A partner's only if one of its enrollments is credited with it."""
+        scope = self.scope
+        return DataLoader(
+            _readable(
+                self.principal, "Conversion", lambda ids: tracking.conversions_by_ids(ids, scope)
+            )
+        )
+
+    @cached_property
+    def touchpoint_by_id(self) -> DataLoader[int, Touchpoint | None]:
+        scope = self.scope
+        return DataLoader(
+            _readable(
+                self.principal, "Touchpoint", lambda ids: tracking.touchpoints_by_ids(ids, scope)
+            )
+        )
+
+    @cached_property
+    def credits_by_conversion(self) -> DataLoader[int, list[AttributionCredit]]:
+        """A partner's own credits only, also on a conversion shared with other partners."""
+        scope = self.scope
+        return DataLoader(
+            _readable(
+                self.principal,
+                "AttributionCredit",
+                lambda ids: credits.credits_by_conversions(ids, scope),
+            )
+        )
 
     @cached_property
     def api_token_by_id(self) -> DataLoader[int, ApiToken | None]:

@@ -15,6 +15,7 @@ from api.identity.types import ApiToken
 from api.partners.types import Enrollment, Partner
 from api.programs.types import Program, Tier
 from api.relay import Node, from_global_id
+from api.tracking.types import Conversion, Touchpoint
 from domain.audit import services as audit
 
 Fetch = Callable[[Context, int], Awaitable[Node | None]]
@@ -40,6 +41,8 @@ FETCHERS: dict[str, Fetch] = {
     "Enrollment": _via("enrollment_by_id", Enrollment.from_model),
     "ApiToken": _via("api_token_by_id", ApiToken.from_model),
     "AuditEntry": _audit_entry,
+    "Conversion": _via("conversion_by_id", Conversion.from_model),
+    "Touchpoint": _via("touchpoint_by_id", Touchpoint.from_model),
 }
 
 

@@ -17,8 +17,25 @@ READ_SCOPE: dict[str, str | None] = {
     "Enrollment": "partners:read",
     "ApiToken": None,  # admins, and a partner user for its own
     "AuditEntry": None,  # admins only
+    # a partner-made token reads its partner's only, like the partner (partner_scope)
+    "Conversion": "reports:read",
+    "AttributionCredit": "reports:read",
+    "Touchpoint": "reports:read",
 }
-PARTNER_READABLE = frozenset({"Program", "Tier", "Partner", "Enrollment", "ApiToken"})
+# A partner reads its own: conversions one of its enrollments is credited with, the credits
+# and touchpoints of its enrollments (never another partner's credit on a shared conversion).
+PARTNER_READABLE = frozenset(
+    {
+        "Program",
+        "Tier",
+        "Partner",
+        "Enrollment",
+        "ApiToken",
+        "Conversion",
+        "AttributionCredit",
+        "Touchpoint",
+    }
+)
 
 
 def partner_scope(principal: Principal) -> int | None:
@@ -42,6 +59,15 @@ def ensure_read(principal: Principal, type_name: str) -> None:
         raise unauthenticated()
     if not can_read(principal, type_name):
         raise forbidden(f"reading {type_name} objects")
+
+
+def ensure_report(principal: Principal, type_name: str) -> None:
+    """A program-wide listing of `type_name`, a report (Query.conversions): admins and APP
+    tokens with its read scope (a partner-made token still sees only its partner's, by
+    `partner_scope`); a partner user reads its own through its enrollments instead."""
+    ensure_read(principal, type_name)
+    if principal.kind is PrincipalKind.PARTNER:
+        raise forbidden(f"listing a program's {type_name} objects (read your enrollments')")
 
 
 def can_write(principal: Principal, scope: str) -> bool:

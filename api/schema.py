@@ -42,6 +42,8 @@ from api.programs.mutations import ProgramsMutation
 from api.programs.queries import ProgramsQuery
 from api.programs.types import Program, Tier
 from api.scalars import SCALAR_MAP
+from api.tracking.queries import TrackingQuery
+from api.tracking.types import Conversion, Touchpoint
 
 log = logging.getLogger("partnergraph.api")
 
@@ -52,7 +54,15 @@ CACHE_SIZE = 1000
 
 
 @strawberry.type
-class Query(IdentityQuery, NodeQuery, ProgramsQuery, PartnersQuery, AuditQuery, AttributionQuery):
+class Query(
+    IdentityQuery,
+    NodeQuery,
+    ProgramsQuery,
+    PartnersQuery,
+    AuditQuery,
+    AttributionQuery,
+    TrackingQuery,
+):
     pass
 
 
@@ -169,7 +179,7 @@ def build_schema(development: bool = False) -> strawberry.Schema:
     return PartnerGraphSchema(
         query=Query,
         mutation=Mutation,
-        types=[Program, Tier, Partner, Enrollment, ApiToken, AuditEntry],
+        types=[Program, Tier, Partner, Enrollment, ApiToken, AuditEntry, Conversion, Touchpoint],
         extensions=extensions,
         execution_context_class=CycleFreeExecutionContext,  # type: ignore[arg-type]
         config=StrawberryConfig(disable_field_suggestions=not development, scalar_map=SCALAR_MAP),

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
 from api.context import Info
+from api.policy import ensure_read, partner_scope
 from api.programs.types import Program, Tier
-from api.relay import Node, to_global_id
+from api.relay import Connection, Node, connection, page_request, to_global_id
+from domain.attribution import queries as credit_queries
 from domain.partners import models
+
+if TYPE_CHECKING:
+    from api.attribution.credits import AttributionCredit
 
 PartnerStatus = models.PartnerStatus
 strawberry.enum(PartnerStatus, description="Whether a partner may act.")
@@ -47,6 +53,7 @@ class Enrollment(Node):
     status: EnrollmentStatus
     referral_code: str = strawberry.field(description="Unique, case-insensitive.")
     created_at: datetime
+    pk: strawberry.Private[int]
     program_pk: strawberry.Private[int]
     partner_pk: strawberry.Private[int]
     tier_pk: strawberry.Private[int | None]
@@ -58,6 +65,7 @@ class Enrollment(Node):
             status=row.status,
             referral_code=row.referral_code,
             created_at=row.created_at,
+            pk=row.pk,
             program_pk=row.program_id,
             partner_pk=row.partner_id,
             tier_pk=row.tier_id,
@@ -81,3 +89,16 @@ class Enrollment(Node):
             return None
         row = await info.context.loaders.tier_by_id.load(self.tier_pk)
         return Tier.from_model(row) if row is not None else None
+
+    @strawberry.field(description="What the enrollment was credited with, newest first.")
+    async def credits(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Annotated[AttributionCredit, strawberry.lazy("api.attribution.credits")]]:
+        from api.attribution.credits import AttributionCredit
+
+        principal = info.context.principal
+        ensure_read(principal, "AttributionCredit")
+        page = await credit_queries.list_credits(
+            partner_scope(principal), page_request(first, after), self.pk
+        )
+        return connection(page, AttributionCredit.from_model, after is not None)
