@@ -49,6 +49,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
+from numbers import Integral
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -111,6 +112,10 @@ def _bools(values: ArrayLike | None, size: int) -> Bools:
     return np.ascontiguousarray(values, dtype=np.bool_).reshape(-1)
 
 
+def _ready(array: NDArray[Any], dtype: type[np.generic]) -> bool:
+    return bool(array.dtype == dtype and array.ndim == 1 and array.flags.c_contiguous)
+
+
 def _empty() -> I64:
     return np.zeros(0, dtype=np.int64)
 
@@ -158,19 +163,32 @@ class TouchpointColumns:
             np.full(size, -1, dtype=np.int64) if role is None else _i64(role),
             _bools(excluded, size),
         )
-        columns.check()
-        return columns
+        return columns.check()
 
     def __len__(self) -> int:
         return len(self.conversion)
 
-    def check(self) -> None:
+    def check(self) -> TouchpointColumns:
+        """These columns, as int64 and bool arrays (converted if they are not), checked."""
         size = len(self.conversion)
         for name in ("id", "enrollment_id", "at", "is_code", "role", "excluded"):
             if len(getattr(self, name)) != size:
                 raise ValueError(f"touchpoint column {name!r} has not {size} rows")
         if size and (int(self.role.min()) < -1 or int(self.role.max()) > 2):
             raise ValueError("roles are -1 (none), 0, 1 or 2")
+        ints = (self.conversion, self.id, self.enrollment_id, self.at, self.role)
+        flags = (self.is_code, self.excluded)
+        if all(_ready(a, np.int64) for a in ints) and all(_ready(a, np.bool_) for a in flags):
+            return self
+        return TouchpointColumns(
+            _i64(self.conversion),
+            _i64(self.id),
+            _i64(self.enrollment_id),
+            _i64(self.at),
+            _bools(self.is_code, size),
+            _i64(self.role),
+            _bools(self.excluded, size),
+        )
 
     def take(self, rows: I64) -> TouchpointColumns:
         return TouchpointColumns(*(getattr(self, name)[rows] for name in self.__slots__))
@@ -183,13 +201,18 @@ class ConversionColumns:
 
     @classmethod
     def of(cls, *, at: ArrayLike, amount_minor: ArrayLike) -> ConversionColumns:
-        columns = cls(_i64(at), _i64(amount_minor))
-        if len(columns.at) != len(columns.amount_minor):
-            raise ValueError("conversion columns differ in length")
-        return columns
+        return cls(_i64(at), _i64(amount_minor)).check()
 
     def __len__(self) -> int:
         return len(self.at)
+
+    def check(self) -> ConversionColumns:
+        """These columns, as int64 arrays (converted if they are not), checked."""
+        if len(self.at) != len(self.amount_minor):
+            raise ValueError("conversion columns differ in length")
+        if _ready(self.at, np.int64) and _ready(self.amount_minor, np.int64):
+            return self
+        return ConversionColumns(_i64(self.at), _i64(self.amount_minor))
 
 
 def columns(
@@ -339,15 +362,16 @@ class _Plan:
 
 
 def _plan(settings: ModelSettings) -> _Plan | None:
-    lookback = settings.lookback_days
-    if type(lookback) is not int or not 0 <= lookback <= MAX_LOOKBACK_DAYS:
+    lookback, model = settings.lookback_days, settings.model
+    if not isinstance(lookback, Integral) or not 0 <= lookback <= MAX_LOOKBACK_DAYS:
         return None
-    plan = _Plan(settings.model, lookback * MICROSECONDS_PER_DAY, bool(settings.code_wins))
-    model = settings.model
+    if not isinstance(model, AttributionModelKind):  # `attribute` compares by identity
+        return None
+    plan = _Plan(model, int(lookback) * MICROSECONDS_PER_DAY, bool(settings.code_wins))
     try:
         if model is AttributionModelKind.TIME_DECAY:
             half_life = settings.half_life_days or DEFAULT_HALF_LIFE_DAYS
-            if type(half_life) not in (int, float) or not 0 < half_life < math.inf:
+            if not isinstance(half_life, int | float) or not 0 < half_life < math.inf:
                 return None
             return _Plan(
                 model,
@@ -908,7 +932,7 @@ def attribute_batch(
     chunk: int = DEFAULT_CHUNK,
 ) -> BatchAttribution:
     """`rules.attribute` for every conversion at once (see the module docstring)."""
-    touchpoints.check()
+    touchpoints, conversions = touchpoints.check(), conversions.check()
     count = len(conversions)
     tp, regrouped = _grouped(touchpoints, count)
     plan = _plan(settings)

@@ -385,3 +385,22 @@ def test_the_packed_lexicographic_order_is_numpys(rows: list[tuple[int, int, int
     expected = np.lexsort([c, b, a]).tolist()
     assert _lexorder([(a, 2), (b, 41), (c, None)]).tolist() == expected
     assert _lexorder([(c, None), (a, 2)]).tolist() == np.lexsort([a, c]).tolist()
+
+
+def test_narrow_integer_columns_are_widened_before_any_arithmetic() -> None:
+    # int32 conversion indexes shifted into packed keys would overflow: they become int64
+    path = [tp(i, 10 + i % 3, 20 - i, role=list(FunnelRole)[i % 3]) for i in range(1, 15)]
+    wide, conversions = columns([path, path], [Conversion(T0, 10**6), Conversion(T0, 7)])
+    narrow = TouchpointColumns(
+        wide.conversion.astype(np.int32),
+        wide.id.astype(np.int16),
+        wide.enrollment_id.astype(np.int32),
+        wide.at.astype("datetime64[us]"),  # type: ignore[arg-type]
+        wide.is_code.astype(np.int8),  # type: ignore[arg-type]
+        wide.role.astype(np.int8),  # type: ignore[arg-type]
+        wide.excluded,
+    )
+    for model in Model:
+        settings = ModelSettings(model, role_weights={FunnelRole.SOURCE: Decimal("0.7")})
+        expected = attribute_batch(wide, conversions, settings).credit_lists()
+        assert attribute_batch(narrow, conversions, settings).credit_lists() == expected
