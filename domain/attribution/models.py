@@ -42,4 +42,4 @@ class AttributionCredit(Model):
     class Meta:
         table = "attribution_credits"
         unique_together = (("conversion", "enrollment"),)
-        indexes = (("enrollment", "id"),)
+        indexes = (("enrollment_id", "id"),)

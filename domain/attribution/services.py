@@ -8,25 +8,26 @@ and stores results.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
-from fractions import Fraction
 from typing import Any
 
+import numpy as np
+from tortoise import connections
 from tortoise.transactions import in_transaction
 
 from domain.actor import Actor
-from domain.attribution import datadriven, rules
+from domain.attribution import batch, datadriven, rules
+from domain.attribution.batch import I64
 from domain.attribution.models import AttributionCredit
 from domain.audit import services as audit
 from domain.errors import DomainError, ErrorCode, ErrorCollector, not_found
+from domain.pagination import in_list
 from domain.programs import rules as program_rules
 from domain.programs.models import FunnelRole, Program
-from domain.tracking.models import Conversion, ConversionKind, Touchpoint
-
-EPOCH_FLOOR = datetime(1970, 1, 1, tzinfo=UTC)
+from domain.tracking.models import ConversionKind
 
 
 def model_settings(program: Program) -> rules.ModelSettings:
@@ -63,206 +64,208 @@ def settings_from(spec: program_rules.AttributionSettings, program: Program) -> 
 
 
 @dataclass(frozen=True, slots=True)
-class _Conversion:
-    id: int
-    kind: ConversionKind
-    amount_minor: int
-    currency: str
-    at: datetime
-    customer_id: int | None
-    visitor_id: str | None
-    click_id: str | None
-    code_touchpoint_id: int | None
+class Journeys:
+    """A program's conversions and the touchpoints their credit may use, as columns.
+
+    Conversion `i` is `conversion_ids[i]` (increasing); `conversions.at[i]` is where its window
+    ends: its own instant, or a renewal's first sale's. Touchpoints outside the window are
+    still in `touchpoints`: the engine applies the window (`rules.journey`).
+    """
+
+    conversion_ids: I64
+    currencies: list[str]
+    conversions: batch.ConversionColumns
+    touchpoints: batch.TouchpointColumns
+
+    def __len__(self) -> int:
+        return len(self.conversion_ids)
+
+    def paths(self, lookback_days: int) -> list[tuple[int, ...]]:
+        """Each conversion's journey as enrollments in time order (window and exclusions
+        applied as the rule-based models apply them); empty journeys left out."""
+        tp, at = self.touchpoints, self.conversions.at
+        end = at[tp.conversion]
+        keep = ~tp.excluded & (tp.at <= end) & (tp.at >= end - lookback_days * DAY_US)
+        conversion, ids, when = tp.conversion[keep], tp.id[keep], tp.at[keep]
+        order = np.lexsort((ids, when, conversion))
+        enrollments, groups = tp.enrollment_id[keep][order], conversion[order]
+        cuts = np.flatnonzero(np.diff(groups)) + 1
+        return [tuple(part.tolist()) for part in np.split(enrollments, cuts) if len(part)]
 
 
-@dataclass(frozen=True, slots=True)
-class _Touch:
-    point: rules.Touchpoint
-    customer_id: int | None
-    visitor_id: str | None
-    click_id: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Journey:
-    """A conversion with the touchpoints that may be credited for it (before the window is
-    applied) and the instant the window ends: its own, or a renewal's first sale's."""
-
-    conversion_id: int
-    currency: str
-    conversion: rules.Conversion
-    touchpoints: tuple[rules.Touchpoint, ...]
-
-
-_CONVERSION_FIELDS = (
-    "id",
-    "kind",
-    "amount_minor",
-    "currency",
-    "occurred_at",
-    "customer_id",
-    "visitor_id",
-    "click_id",
-    "code_touchpoint_id",
+DAY_US = 86_400_000_000
+_ROLE_SQL = (
+    "CASE t.role WHEN 'SOURCE' THEN 0 WHEN 'INFLUENCE' THEN 1 WHEN 'CLOSE' THEN 2 ELSE -1 END"
 )
-_TOUCH_FIELDS = (
-    "id",
-    "enrollment_id",
-    "kind",
-    "role",
-    "occurred_at",
-    "excluded",
-    "customer_id",
-    "visitor_id",
-    "click_id",
+# How a conversion names the touchpoints of its journey (the contract's "Ingestion semantics").
+_LINKS = (
+    "t.customer_id = c.customer_id",
+    "t.program_id = c.program_id AND t.visitor_id = c.visitor_id",
+    "t.program_id = c.program_id AND t.click_id = c.click_id",
+    "t.id = c.code_touchpoint_id",
 )
 
 
-async def _conversions(
-    program_id: int, start: datetime | None, end: datetime | None
-) -> list[_Conversion]:
-    query = Conversion.filter(program_id=program_id)
+class _Sql:
+    """Hand-written SQL for the bulk reads (the ORM would build 1M objects): placeholders and
+    instants as integer microseconds, in the dialect of the connection."""
+
+    def __init__(self) -> None:
+        self.connection = connections.get("default")
+        self.sqlite = self.connection.capabilities.dialect == "sqlite"
+
+    def micros(self, column: str) -> str:
+        if self.sqlite:  # stored as ISO 8601 text in UTC, microseconds written as 6 digits
+            return (
+                f"(CAST(strftime('%s', {column}) AS INTEGER) * 1000000 + CASE WHEN "
+                f"substr({column}, 20, 1) = '.' THEN CAST(substr({column}, 21, 6) AS INTEGER) "
+                "ELSE 0 END)"
+            )
+        return f"CAST(EXTRACT(EPOCH FROM {column}) * 1000000 AS BIGINT)"
+
+    async def rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        marks = ["?" if self.sqlite else f"${n}" for n in range(1, len(params) + 1)]
+        _, rows = await self.connection.execute_query(sql.format(*marks), list(params))
+        return list(rows)
+
+
+def _range_sql(sql: _Sql, start: datetime | None, end: datetime | None) -> tuple[str, list[Any]]:
+    where, params = ["c.program_id = {}"], []
     if start is not None:
-        query = query.filter(occurred_at__gte=start)
+        where.append(f"{sql.micros('c.occurred_at')} >= {{}}")
+        params.append(batch.micros(start))
     if end is not None:
-        query = query.filter(occurred_at__lt=end)
-    rows = await query.order_by("occurred_at", "id").values_list(*_CONVERSION_FIELDS)
-    return [_Conversion(*row) for row in rows]
+        where.append(f"{sql.micros('c.occurred_at')} < {{}}")
+        params.append(batch.micros(end))
+    return " AND ".join(where), params
 
 
-def _touch(row: Sequence[Any]) -> _Touch:
-    tid, enrollment_id, kind, role, at, excluded, customer_id, visitor_id, click_id = row
-    point = rules.Touchpoint(
-        tid, enrollment_id, at, str(kind), None if role is None else FunnelRole(role), excluded
+async def _touch_rows(sql: _Sql, where: str, params: list[Any]) -> I64:
+    """(conversion id, touchpoint id, enrollment, at, is code, role, excluded): one row per
+    touchpoint a conversion names, by any of the links (UNION removes the repeats)."""
+    select = (
+        f"SELECT c.id, t.id, t.enrollment_id, {sql.micros('t.occurred_at')}, "
+        f"CASE WHEN t.kind = 'CODE' THEN 1 ELSE 0 END, {_ROLE_SQL}, "
+        "CASE WHEN t.excluded THEN 1 ELSE 0 END FROM conversions c JOIN touchpoints t ON "
     )
-    return _Touch(point, customer_id, visitor_id, click_id)
+    query = " UNION ".join(f"{select}{link} WHERE {where}" for link in _LINKS)
+    rows = await sql.rows(query, params * len(_LINKS))
+    return np.array(rows, dtype=np.int64).reshape(-1, 7)
 
 
-async def _touchpoints(program_id: int, start: datetime, end: datetime | None) -> list[_Touch]:
-    query = Touchpoint.filter(program_id=program_id, occurred_at__gte=start)
-    if end is not None:
-        query = query.filter(occurred_at__lte=end)
-    return [_touch(row) for row in await query.values_list(*_TOUCH_FIELDS)]
-
-
-async def _first_sales(program_id: int, customer_ids: set[int]) -> dict[int, _Conversion]:
-    """Each customer's first SALE: a renewal is credited like it."""
-    if not customer_ids:
-        return {}
-    rows = (
-        await Conversion.filter(
-            program_id=program_id, kind=ConversionKind.SALE, customer_id__in=customer_ids
-        )
-        .order_by("occurred_at", "id")
-        .values_list(*_CONVERSION_FIELDS)
+async def _first_sales(
+    sql: _Sql, program_id: int, where: str, params: list[Any]
+) -> dict[int, tuple[int, int]]:
+    """customer -> (id, at) of its first SALE, for the customers renewing in the range."""
+    rows = await sql.rows(
+        f"SELECT s.customer_id, s.id, {sql.micros('s.occurred_at')} FROM conversions s "
+        "WHERE s.program_id = {} AND s.kind = 'SALE' AND s.customer_id IN (SELECT "
+        f"c.customer_id FROM conversions c WHERE {where} AND c.kind = 'RENEWAL') "
+        "ORDER BY s.occurred_at, s.id",
+        [program_id, *params],
     )
-    first: dict[int, _Conversion] = {}
-    for row in rows:
-        sale = _Conversion(*row)
-        if sale.customer_id is not None:
-            first.setdefault(sale.customer_id, sale)
+    first: dict[int, tuple[int, int]] = {}
+    for customer_id, sale_id, at in rows:
+        first.setdefault(customer_id, (sale_id, at))
     return first
 
 
-class _Index:
-    """Touchpoints by what a conversion can name: customer, visitor, click, own id."""
-
-    def __init__(self, touches: Iterable[_Touch]) -> None:
-        self.by_customer: dict[int, list[rules.Touchpoint]] = defaultdict(list)
-        self.by_visitor: dict[str, list[rules.Touchpoint]] = defaultdict(list)
-        self.by_click: dict[str, rules.Touchpoint] = {}
-        self.by_id: dict[int, rules.Touchpoint] = {}
-        for touch in touches:
-            point = touch.point
-            self.by_id[point.id] = point
-            if touch.customer_id is not None:
-                self.by_customer[touch.customer_id].append(point)
-            if touch.visitor_id is not None:
-                self.by_visitor[touch.visitor_id].append(point)
-            if touch.click_id is not None:
-                self.by_click[touch.click_id] = point
-
-    def of(self, conversion: _Conversion) -> tuple[rules.Touchpoint, ...]:
-        found: dict[int, rules.Touchpoint] = {}
-        if conversion.customer_id is not None:
-            found.update((t.id, t) for t in self.by_customer.get(conversion.customer_id, ()))
-        if conversion.visitor_id is not None:
-            found.update((t.id, t) for t in self.by_visitor.get(conversion.visitor_id, ()))
-        if conversion.click_id is not None and conversion.click_id in self.by_click:
-            click = self.by_click[conversion.click_id]
-            found[click.id] = click
-        code = conversion.code_touchpoint_id
-        if code is not None and code in self.by_id:
-            found[code] = self.by_id[code]
-        return tuple(found.values())
+def _gather(rows: I64, sources: I64) -> tuple[I64, I64]:
+    """The rows of each source conversion (rows sorted by source id), repeated for every
+    conversion using it: (row indexes, conversion index of each)."""
+    lo = np.searchsorted(rows[:, 0], sources, side="left")
+    hi = np.searchsorted(rows[:, 0], sources, side="right")
+    counts = hi - lo
+    owner = np.repeat(np.arange(len(sources), dtype=np.int64), counts)
+    offsets = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(
+        np.cumsum(counts) - counts, counts
+    )
+    return np.repeat(lo, counts) + offsets, owner
 
 
-async def load_journeys(
-    program: Program,
-    start: datetime | None,
-    end: datetime | None,
-    lookback_days: int | None = None,
-) -> list[Journey]:
+async def load_journeys(program: Program, start: datetime | None, end: datetime | None) -> Journeys:
     """The journeys of the program's conversions with `start <= occurredAt < end`.
 
-    A conversion's touchpoints are its customer's, its visitor's, its click's and its code's
-    (the contract's "Ingestion semantics"); a RENEWAL of a customer is credited like the
-    customer's first SALE: that sale's journey, at that sale's time.
+    A conversion's touchpoints are its customer's, its visitor's, its click's and its
+    checkout code's; a RENEWAL of a customer is credited like the customer's first SALE: that
+    sale's journey, at that sale's time. Four queries whatever the size.
     """
-    conversions = await _conversions(program.pk, start, end)
-    if not conversions:
-        return []
-    lookback = timedelta(days=max(lookback_days or 0, program.lookback_days))
-    renewals = {
-        c.customer_id
-        for c in conversions
-        if c.kind is ConversionKind.RENEWAL and c.customer_id is not None
-    }
-    first_sales = await _first_sales(program.pk, renewals)
-    earliest = min([c.at for c in conversions] + [s.at for s in first_sales.values()])
-    latest = max(c.at for c in conversions)
-    index = _Index(await _touchpoints(program.pk, earliest - lookback, latest))
-    journeys = []
-    for conversion in conversions:
-        source = conversion
-        if conversion.kind is ConversionKind.RENEWAL and conversion.customer_id is not None:
-            source = first_sales.get(conversion.customer_id, conversion)
-        journeys.append(
-            Journey(
-                conversion.id,
-                conversion.currency,
-                rules.Conversion(source.at, conversion.amount_minor),
-                index.of(source),
+    sql = _Sql()
+    where, params = _range_sql(sql, start, end)
+    params = [program.pk, *params]
+    conversions = await sql.rows(
+        f"SELECT c.id, c.kind, c.amount_minor, c.currency, {sql.micros('c.occurred_at')}, "
+        f"c.customer_id FROM conversions c WHERE {where} ORDER BY c.id",
+        params,
+    )
+    ids = np.array([row[0] for row in conversions], dtype=np.int64)
+    amounts = np.array([row[2] for row in conversions], dtype=np.int64)
+    ats = np.array([row[4] for row in conversions], dtype=np.int64)
+    sources = ids.copy()
+    first: dict[int, tuple[int, int]] = {}
+    if any(row[1] == ConversionKind.RENEWAL and row[5] is not None for row in conversions):
+        first = await _first_sales(sql, program.pk, where, params)
+        for i, row in enumerate(conversions):
+            if row[1] == ConversionKind.RENEWAL and row[5] in first:
+                sources[i], ats[i] = first[row[5]]
+    rows = await _touch_rows(sql, where, params) if len(ids) else np.zeros((0, 7), np.int64)
+    outside = sorted({sale for sale, _ in first.values()} - set(ids.tolist()))
+    for chunk in range(0, len(outside), 1000):
+        part = outside[chunk : chunk + 1000]
+        extra = await _touch_rows(sql, f"c.id IN ({in_list(len(part))})", part)
+        rows = np.concatenate([rows, extra])
+    rows = rows[np.argsort(rows[:, 0], kind="stable")]
+    picked, owner = _gather(rows, sources)
+    rows = rows[picked]
+    touchpoints = batch.TouchpointColumns(
+        owner, rows[:, 1], rows[:, 2], rows[:, 3], rows[:, 4] == 1, rows[:, 5], rows[:, 6] == 1
+    )
+    return Journeys(
+        ids,
+        [row[3] for row in conversions],
+        batch.ConversionColumns(ats, amounts),
+        touchpoints,
+    )
+
+
+def _credit_rows(journeys: Journeys, result: batch.BatchAttribution) -> list[AttributionCredit]:
+    credits, touches = result.credits, result.touch_weights
+    bounds = np.searchsorted(touches.credit, np.arange(len(credits.conversion) + 1)).tolist()
+    touch_ids, touch_points = touches.touchpoint_id.tolist(), touches.points.tolist()
+    conversion_ids = journeys.conversion_ids.tolist()
+    rows = []
+    columns = (credits.conversion, credits.enrollment_id, credits.points, credits.total)
+    for k, (conv, enrollment, points, total, amount) in enumerate(
+        zip(*(c.tolist() for c in columns), credits.amount_minor.tolist(), strict=True)
+    ):
+        explanation: list[list[int | str]] = [
+            [touch_ids[i], str(touch_points[i])] for i in range(bounds[k], bounds[k + 1])
+        ]
+        rows.append(
+            AttributionCredit(
+                conversion_id=conversion_ids[conv],
+                enrollment_id=enrollment,
+                model=result.model,
+                points=str(points),
+                total=str(total),
+                amount_minor=amount,
+                currency=journeys.currencies[conv],
+                touchpoints=explanation,
             )
         )
-    return journeys
+    return rows
 
 
-def _credit_rows(journey: Journey, settings: rules.ModelSettings) -> list[AttributionCredit]:
-    return [
-        AttributionCredit(
-            conversion_id=journey.conversion_id,
-            enrollment_id=credit.enrollment_id,
-            model=credit.model,
-            points=str(credit.points),
-            total=str(credit.total),
-            amount_minor=credit.amount_minor,
-            currency=journey.currency,
-            touchpoints=[[t.touchpoint_id, str(t.points)] for t in credit.touchpoints],
-        )
-        for credit in rules.attribute(journey.touchpoints, journey.conversion, settings)
-    ]
-
-
-async def store_credits(journeys: Sequence[Journey], settings: rules.ModelSettings) -> int:
+async def store_credits(journeys: Journeys, settings: rules.ModelSettings) -> int:
     """Replace the credits of these conversions by the model's (call inside a transaction)."""
-    ids = [j.conversion_id for j in journeys]
-    for chunk in range(0, len(ids), 500):
-        await AttributionCredit.filter(conversion_id__in=ids[chunk : chunk + 500]).delete()
-    rows = [row for journey in journeys for row in _credit_rows(journey, settings)]
+    ids = journeys.conversion_ids.tolist()
+    for chunk in range(0, len(ids), 1000):
+        await AttributionCredit.filter(conversion_id__in=ids[chunk : chunk + 1000]).delete()
+    result = batch.attribute_batch(journeys.touchpoints, journeys.conversions, settings)
+    rows = _credit_rows(journeys, result)
     if rows:
         await AttributionCredit.bulk_create(rows, batch_size=1000)
-    return len(journeys)
+    return len(ids)
 
 
 async def _program(program_id: int) -> Program:
@@ -310,10 +313,24 @@ class CreditSummary:
 
     enrollment_id: int
     currency: str
-    conversions: Fraction  # the sum of its exact shares: conversions it would be credited with
+    conversions: float  # the sum of its shares: how many conversions it would be credited with
     amount_minor: int
-    current_conversions: Fraction
+    current_conversions: float
     current_amount_minor: int
+
+
+async def _stored_sums(
+    sql: _Sql, where: str, params: list[Any]
+) -> list[tuple[int, str, int, float]]:
+    """Stored credits of the conversions in the range: (enrollment, currency, amount, shares)."""
+    real = "REAL" if sql.sqlite else "DOUBLE PRECISION"
+    rows = await sql.rows(
+        f"SELECT a.enrollment_id, a.currency, SUM(a.amount_minor), SUM(CAST(a.points AS {real}) "
+        f"/ CAST(a.total AS {real})) FROM attribution_credits a JOIN conversions c ON "
+        f"c.id = a.conversion_id WHERE {where} GROUP BY a.enrollment_id, a.currency",
+        params,
+    )
+    return [(int(e), str(cur), int(amount), float(shares)) for e, cur, amount, shares in rows]
 
 
 async def preview(
@@ -324,29 +341,34 @@ async def preview(
 ) -> list[CreditSummary]:
     """What each enrollment would have been credited under another model over the program's
     conversions in the range, beside its stored credits for the same conversions. Writes
-    nothing. Sorted by the previewed amount (largest first), then enrollment id."""
+    nothing. Amounts are exact; the sums of shares are floats (shown to 6 places). Sorted by
+    the previewed amount (largest first), then the current amount, then enrollment id."""
     _ensure_range(start, end)
     program = await _program(program_id)
     settings = settings_from(spec, program)
-    journeys = await load_journeys(program, start, end, settings.lookback_days)
-    shares: dict[tuple[int, str], list[Any]] = defaultdict(lambda: [Fraction(0), 0, Fraction(0), 0])
-    for journey in journeys:
-        for credit in rules.attribute(journey.touchpoints, journey.conversion, settings):
-            row = shares[credit.enrollment_id, journey.currency]
-            row[0] += credit.share
-            row[1] += credit.amount_minor
-    ids = [j.conversion_id for j in journeys]
-    for chunk in range(0, len(ids), 500):
-        stored = await AttributionCredit.filter(
-            conversion_id__in=ids[chunk : chunk + 500]
-        ).values_list("enrollment_id", "currency", "points", "total", "amount_minor")
-        for enrollment_id, currency, points, total, amount in stored:
-            row = shares[enrollment_id, currency]
-            row[2] += Fraction(int(points), int(total))
-            row[3] += amount
+    journeys = await load_journeys(program, start, end)
+    result = batch.attribute_batch(journeys.touchpoints, journeys.conversions, settings)
+    credits = result.credits
+    codes = {c: i for i, c in enumerate(dict.fromkeys(journeys.currencies))}
+    names = list(codes)
+    currency = np.array([codes[c] for c in journeys.currencies], dtype=np.int64)
+    key = credits.enrollment_id * max(1, len(codes)) + currency[credits.conversion]
+    keys, inverse = np.unique(key, return_inverse=True)
+    amounts = np.zeros(len(keys), dtype=np.int64)
+    np.add.at(amounts, inverse, credits.amount_minor)
+    shares = np.zeros(len(keys), dtype=np.float64)
+    np.add.at(shares, inverse, credits.points / credits.total)
+    table: dict[tuple[int, str], list[Any]] = {}
+    width = max(1, len(codes))
+    for k, amount, share in zip(keys.tolist(), amounts.tolist(), shares.tolist(), strict=True):
+        table[k // width, names[k % width]] = [share, amount, 0.0, 0]
+    sql = _Sql()
+    where, params = _range_sql(sql, start, end)
+    for enrollment_id, cur, amount, share in await _stored_sums(sql, where, [program.pk, *params]):
+        row = table.setdefault((enrollment_id, cur), [0.0, 0, 0.0, 0])
+        row[2], row[3] = share, amount
     summaries = [
-        CreditSummary(enrollment_id, currency, *values)
-        for (enrollment_id, currency), values in shares.items()
+        CreditSummary(enrollment_id, cur, *values) for (enrollment_id, cur), values in table.items()
     ]
     summaries.sort(key=lambda s: (-s.amount_minor, -s.current_amount_minor, s.enrollment_id))
     return summaries
@@ -363,18 +385,15 @@ async def data_driven(
     Converting journeys: each conversion in range, with the touchpoints its rule-based credit
     used (same window, same exclusions), as enrollments in time order. Non-converting
     journeys: each customer, or never-identified visitor, with touchpoints in the range and no
-    conversion in it.
+    conversion in it; a touchpoint of neither (a lone lead) is a journey of its own.
     """
     _ensure_range(start, end)
     program = await _program(program_id)
-    settings = model_settings(program)
     journeys = await load_journeys(program, start, end)
-    paths: list[tuple[tuple[int, ...], bool]] = []
-    for journey in journeys:
-        path = rules.journey(journey.touchpoints, journey.conversion.at, settings.lookback_days)
-        if path:
-            paths.append((tuple(t.enrollment_id for t in path), True))
-    paths.extend(await _non_converting(program.pk, start, end))
+    paths: list[datadriven.JourneyInput] = [
+        (path, True) for path in journeys.paths(program.lookback_days)
+    ]
+    paths.extend((path, False) for path in await _non_converting(program.pk, start, end))
     if method is datadriven.DataDrivenMethod.MARKOV:
         return datadriven.markov(paths)
     return datadriven.shapley(paths)
@@ -382,29 +401,33 @@ async def data_driven(
 
 async def _non_converting(
     program_id: int, start: datetime | None, end: datetime | None
-) -> list[tuple[tuple[int, ...], bool]]:
-    touches = await _touchpoints(program_id, start or EPOCH_FLOOR, None)
-    if end is not None:
-        touches = [t for t in touches if t.point.at < end]
-    converted = await _conversions(program_id, start, end)
-    customers = {c.customer_id for c in converted if c.customer_id is not None}
-    visitors = {c.visitor_id for c in converted if c.visitor_id is not None}
-    clicks = {c.click_id for c in converted if c.click_id is not None}
-    codes = {c.code_touchpoint_id for c in converted if c.code_touchpoint_id is not None}
-    groups: dict[tuple[str, object], list[rules.Touchpoint]] = defaultdict(list)
-    for touch in touches:
-        point = touch.point
-        if point.excluded or point.id in codes:
-            continue
-        if touch.customer_id is not None:
-            if touch.customer_id not in customers:
-                groups["customer", touch.customer_id].append(point)
-        elif touch.visitor_id is not None:
-            if touch.visitor_id not in visitors and touch.click_id not in clicks:
-                groups["visitor", touch.visitor_id].append(point)
-        elif touch.click_id is None or touch.click_id not in clicks:
-            groups["touchpoint", point.id].append(point)  # a lone lead, deal, meeting...
-    return [
-        (tuple(t.enrollment_id for t in sorted(points, key=lambda t: (t.at, t.id))), False)
-        for points in groups.values()
-    ]
+) -> list[tuple[int, ...]]:
+    sql = _Sql()
+    where, params = _range_sql(sql, start, end)
+    at = sql.micros("t.occurred_at")
+    bounds = "".join(
+        f" AND {at} {op} {{}}" for op, value in ((">=", start), ("<", end)) if value is not None
+    )
+    links = " OR ".join(f"({link})" for link in _LINKS)
+    rows = await sql.rows(
+        f"SELECT t.id, t.enrollment_id, {at}, t.customer_id, t.visitor_id FROM touchpoints t "
+        "WHERE t.program_id = {} AND CASE WHEN t.excluded THEN 1 ELSE 0 END = 0"
+        + bounds
+        + f" AND NOT EXISTS (SELECT 1 FROM conversions c WHERE {where} AND ({links}))",
+        [
+            program_id,
+            *(batch.micros(v) for v in (start, end) if v is not None),
+            program_id,
+            *params,
+        ],
+    )
+    groups: dict[tuple[str, object], list[tuple[int, int, int]]] = defaultdict(list)
+    for touchpoint_id, enrollment_id, when, customer_id, visitor_id in rows:
+        if customer_id is not None:
+            key: tuple[str, object] = ("customer", customer_id)
+        elif visitor_id is not None:
+            key = ("visitor", visitor_id)
+        else:
+            key = ("touchpoint", touchpoint_id)
+        groups[key].append((when, touchpoint_id, enrollment_id))
+    return [tuple(e for _, _, e in sorted(points)) for points in groups.values()]

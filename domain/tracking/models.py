@@ -86,7 +86,7 @@ class Touchpoint(Model):
         "partnergraph.Customer", related_name="touchpoints", null=True, on_delete=fields.SET_NULL
     )
     customer_id: int | None
-    visitor_id = fields.CharField(max_length=64, null=True, db_index=True)
+    visitor_id = fields.CharField(max_length=64, null=True)
     click_id = fields.CharField(max_length=64, null=True, unique=True)
     external_id = fields.CharField(max_length=200, null=True)
     excluded = fields.BooleanField(default=False)
@@ -95,7 +95,12 @@ class Touchpoint(Model):
     class Meta:
         table = "touchpoints"
         unique_together = (("program", "external_id"),)
-        indexes = (("customer", "occurred_at"), ("program", "occurred_at"))
+        # journeys are found by customer, by (program, visitor) and by click
+        indexes = (
+            ("customer_id", "occurred_at"),
+            ("program_id", "visitor_id"),
+            ("program_id", "occurred_at"),
+        )
 
 
 class Conversion(Model):
@@ -131,4 +136,4 @@ class Conversion(Model):
     class Meta:
         table = "conversions"
         unique_together = (("program", "external_id"),)
-        indexes = (("program", "occurred_at"),)
+        indexes = (("program_id", "occurred_at"), ("customer_id", "kind", "occurred_at"))
