@@ -36,6 +36,7 @@ from domain.attribution.models import AttributionCredit  # noqa: E402
 from domain.programs.models import AttributionModelKind, Program  # noqa: E402
 from domain.programs.rules import AttributionSettings  # noqa: E402
 from domain.settings import Settings  # noqa: E402
+from domain.tracking.models import epoch_us  # noqa: E402
 
 BAR_SECONDS = 5.0
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -95,13 +96,14 @@ async def generate(conversions: int, touchpoints: int, partners: int, seed: int)
         by_visitor = rng.random() < 0.3  # a click before the customer was identified
         touches.append([
             program.pk, rng.choice(enrollments), rng.choice(KINDS), rng.choice(ROLES),
-            _stamp(at), None if by_visitor else customers[i],
+            _stamp(at), epoch_us(at), None if by_visitor else customers[i],
             f"v{customers[i]}" if by_visitor else None, now,
         ])  # fmt: skip
     for chunk in range(0, len(touches), 100_000):
         await conn.execute_many(
             "INSERT INTO touchpoints (program_id, enrollment_id, kind, role, occurred_at, "
-            "customer_id, visitor_id, excluded, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)",
+            "occurred_us, customer_id, visitor_id, excluded, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
             touches[chunk : chunk + 100_000],
         )
     await conn.execute_many(

@@ -141,16 +141,36 @@ def _range_sql(sql: _Sql, start: datetime | None, end: datetime | None) -> tuple
 
 
 async def _touch_rows(sql: _Sql, where: str, params: list[Any]) -> I64:
-    """(conversion id, touchpoint id, enrollment, at, is code, role, excluded): one row per
-    touchpoint a conversion names, by any of the links (UNION removes the repeats)."""
-    select = (
-        f"SELECT c.id, t.id, t.enrollment_id, {sql.micros('t.occurred_at')}, "
-        f"CASE WHEN t.kind = 'CODE' THEN 1 ELSE 0 END, {_ROLE_SQL}, "
-        "CASE WHEN t.excluded THEN 1 ELSE 0 END FROM conversions c JOIN touchpoints t ON "
+    """(conversion id, touchpoint id, enrollment, instant, flags) for every touchpoint a
+    conversion names, by each link in turn (a touchpoint named twice comes twice: the caller
+    drops the repeats). Flags: 1 a checkout code, 2 excluded, 4 x (role code + 1).
+
+    Each link answers one comma-separated text that numpy parses: a million rows never become
+    a million Python tuples (that alone would cost seconds).
+    """
+    flags = (
+        "(CASE WHEN t.kind = 'CODE' THEN 1 ELSE 0 END + CASE WHEN t.excluded THEN 2 ELSE 0 END"
+        f" + 4 * ({_ROLE_SQL} + 1))"
     )
-    query = " UNION ".join(f"{select}{link} WHERE {where}" for link in _LINKS)
-    rows = await sql.rows(query, params * len(_LINKS))
-    return np.array(rows, dtype=np.int64).reshape(-1, 7)
+    columns = f"c.id, t.id, t.enrollment_id, t.occurred_us, {flags}"
+    joined = columns.replace(", ", " || ',' || ")
+    packed = (
+        f"group_concat({joined}, ',')"
+        if sql.sqlite
+        else f"string_agg(concat_ws(',', {columns}), ',')"
+    )
+    parts = []
+    for link in _LINKS:
+        rows = await sql.rows(
+            f"SELECT {packed} FROM conversions c JOIN touchpoints t ON {link} WHERE {where}",
+            params,
+        )
+        text = rows[0][0] if rows else None
+        if text:
+            parts.append(np.fromstring(text, dtype=np.int64, sep=","))
+    if not parts:
+        return np.zeros((0, 5), dtype=np.int64)
+    return np.concatenate(parts).reshape(-1, 5)
 
 
 async def _first_sales(
@@ -168,6 +188,17 @@ async def _first_sales(
     for customer_id, sale_id, at in rows:
         first.setdefault(customer_id, (sale_id, at))
     return first
+
+
+def _once(rows: I64) -> I64:
+    """Each (conversion, touchpoint) once, sorted by conversion id."""
+    if not len(rows):
+        return rows
+    if int(rows[:, :2].max()) < 1 << 31:  # one 64-bit key: far faster than unique rows
+        _, first = np.unique((rows[:, 0] << 32) | rows[:, 1], return_index=True)
+        return rows[first]
+    _, first = np.unique(rows[:, :2], axis=0, return_index=True)
+    return rows[first]
 
 
 def _gather(rows: I64, sources: I64) -> tuple[I64, I64]:
@@ -208,17 +239,18 @@ async def load_journeys(program: Program, start: datetime | None, end: datetime 
         for i, row in enumerate(conversions):
             if row[1] == ConversionKind.RENEWAL and row[5] in first:
                 sources[i], ats[i] = first[row[5]]
-    rows = await _touch_rows(sql, where, params) if len(ids) else np.zeros((0, 7), np.int64)
+    rows = await _touch_rows(sql, where, params) if len(ids) else np.zeros((0, 5), np.int64)
     outside = sorted({sale for sale, _ in first.values()} - set(ids.tolist()))
     for chunk in range(0, len(outside), 1000):
         part = outside[chunk : chunk + 1000]
         extra = await _touch_rows(sql, f"c.id IN ({in_list(len(part))})", part)
         rows = np.concatenate([rows, extra])
-    rows = rows[np.argsort(rows[:, 0], kind="stable")]
+    rows = _once(rows)
     picked, owner = _gather(rows, sources)
     rows = rows[picked]
+    flags = rows[:, 4]
     touchpoints = batch.TouchpointColumns(
-        owner, rows[:, 1], rows[:, 2], rows[:, 3], rows[:, 4] == 1, rows[:, 5], rows[:, 6] == 1
+        owner, rows[:, 1], rows[:, 2], rows[:, 3], flags & 1 == 1, (flags >> 2) - 1, flags & 2 == 2
     )
     return Journeys(
         ids,
@@ -404,7 +436,7 @@ async def _non_converting(
 ) -> list[tuple[int, ...]]:
     sql = _Sql()
     where, params = _range_sql(sql, start, end)
-    at = sql.micros("t.occurred_at")
+    at = "t.occurred_us"
     bounds = "".join(
         f" AND {at} {op} {{}}" for op, value in ((">=", start), ("<", end)) if value is not None
     )

@@ -107,6 +107,7 @@ class Migration(migrations.Migration):
                     ),
                 ),
                 ("occurred_at", fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ("occurred_us", fields.BigIntField()),
                 (
                     "customer",
                     fields.ForeignKeyField(
@@ -130,9 +131,28 @@ class Migration(migrations.Migration):
                 "app": "partnergraph",
                 "unique_together": (("program", "external_id"),),
                 "indexes": [
-                    Index(fields=["customer_id", "occurred_at"]),
-                    Index(fields=["program_id", "visitor_id"]),
-                    Index(fields=["program_id", "occurred_at"]),
+                    Index(
+                        fields=[
+                            "customer_id",
+                            "occurred_us",
+                            "enrollment_id",
+                            "kind",
+                            "role",
+                            "excluded",
+                        ]
+                    ),
+                    Index(
+                        fields=[
+                            "program_id",
+                            "visitor_id",
+                            "occurred_us",
+                            "enrollment_id",
+                            "kind",
+                            "role",
+                            "excluded",
+                        ]
+                    ),
+                    Index(fields=["program_id", "occurred_us"]),
                 ],
                 "pk_attr": "id",
                 "table_description": "One contact between a partner and a (future) customer: a click, a code, a lead, a deal.",
