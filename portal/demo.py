@@ -2,19 +2,36 @@
 
 from __future__ import annotations
 
+import random
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
 from domain.actor import Actor
+from domain.attribution import services as attribution
+from domain.clock import utcnow
 from domain.identity import services as identity
 from domain.identity.models import User, UserKind
 from domain.identity.passwords import hash_password
 from domain.partners import services as partners
-from domain.partners.models import Partner
+from domain.partners.models import Enrollment, Partner
 from domain.programs import services as programs
-from domain.programs.models import AttributionModelKind, Program, RewardKind, TierMetric
+from domain.programs.models import (
+    AttributionModelKind,
+    FunnelRole,
+    Program,
+    RewardKind,
+    TierMetric,
+)
 from domain.programs.rules import AttributionSettings, RewardOffer, TierSpec
+from domain.tracking.models import (
+    Conversion,
+    ConversionKind,
+    Customer,
+    Touchpoint,
+    TouchpointKind,
+)
 
 DEMO_PROGRAM = "Acme Cloud Partner Program"
 ADMIN_EMAIL = "admin@demo.partnergraph.dev"
@@ -84,10 +101,71 @@ async def seed_demo() -> DemoCredentials:
                     qualify_period_days=90 if threshold else None,
                 ),
             )
+        enrollments = []
         for index, (name, email, code) in enumerate(PARTNERS):
             partner = await partners.create_partner(actor, name, email)
             tier = tiers[min(index + 1, 3)]
-            await partners.enroll_partner(actor, program.id, partner.id, tier.id, code)
+            enrollments.append(
+                await partners.enroll_partner(actor, program.id, partner.id, tier.id, code)
+            )
+        await _seed_journeys(program, enrollments)
+        await attribution.recompute(actor, program.id, None, None)
     first = await Partner.get(email=PARTNERS[0][1])
     partner_password = await _user_with_new_password(PARTNERS[0][1], UserKind.PARTNER, first)
     return DemoCredentials(ADMIN_EMAIL, admin_password, PARTNERS[0][1], partner_password)
+
+
+# (kind, role) of the touchpoints the demo's journeys are made of
+STEPS = [
+    (TouchpointKind.CLICK, FunnelRole.SOURCE),
+    (TouchpointKind.WEBINAR, FunnelRole.INFLUENCE),
+    (TouchpointKind.LEAD, FunnelRole.SOURCE),
+    (TouchpointKind.MEETING, FunnelRole.INFLUENCE),
+    (TouchpointKind.DEAL, FunnelRole.CLOSE),
+]
+
+
+async def _seed_journeys(program: Program, enrollments: list[Enrollment]) -> None:
+    """Forty customers' journeys over the last two months (the same every time): most end in
+    a sale, a few renew, some never convert, so previews and the data-driven models have
+    something to show. Northwind tends to find customers, Cedar to close them."""
+    rng = random.Random(20261123)
+    now = utcnow().replace(microsecond=0)
+    finder, middle, closer = enrollments
+    for n in range(40):
+        customer = await Customer.create(program_id=program.pk, external_id=f"demo-{n:03}")
+        sale_at = now - timedelta(days=rng.uniform(1, 50))
+        length = rng.randint(1, 4)
+        for step in range(length):
+            kind, role = STEPS[rng.randrange(len(STEPS))]
+            pool = [finder, finder, middle] if step == 0 else [middle, closer, closer]
+            await Touchpoint.create(
+                program_id=program.pk,
+                enrollment_id=rng.choice(pool).pk,
+                kind=kind,
+                role=FunnelRole.CLOSE if step == length - 1 and step else role,
+                occurred_at=sale_at - timedelta(days=(length - step) * rng.uniform(0.5, 5)),
+                customer_id=customer.pk,
+            )
+        if rng.random() < 0.25:
+            continue  # never bought: a non-converting journey
+        amount = rng.choice([4_900, 9_900, 19_900, 49_900])
+        await Conversion.create(
+            program_id=program.pk,
+            external_id=f"demo-sale-{n:03}",
+            kind=ConversionKind.SALE,
+            amount_minor=amount,
+            currency=program.currency,
+            occurred_at=sale_at,
+            customer_id=customer.pk,
+        )
+        if sale_at < now - timedelta(days=31) and rng.random() < 0.5:
+            await Conversion.create(
+                program_id=program.pk,
+                external_id=f"demo-renewal-{n:03}",
+                kind=ConversionKind.RENEWAL,
+                amount_minor=amount,
+                currency=program.currency,
+                occurred_at=sale_at + timedelta(days=30),
+                customer_id=customer.pk,
+            )

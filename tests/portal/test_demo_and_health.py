@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Any
+
 from portal.demo import ADMIN_EMAIL, DEMO_PROGRAM, seed_demo
 from tests.helpers import Api
 
@@ -10,7 +13,7 @@ async def test_demo_credentials_log_in_and_show_the_demo_program(api: Api) -> No
     assert first.admin_password != second.admin_password
     admin = (await api.login(ADMIN_EMAIL, second.admin_password))["access_token"]
     data = await api.data(
-        "{ programs { totalCount edges { node { name tiers { name } "
+        "{ programs { totalCount edges { node { id name tiers { name } "
         "enrollments { totalCount } } } } }",
         token=admin,
     )
@@ -27,10 +30,47 @@ async def test_demo_credentials_log_in_and_show_the_demo_program(api: Api) -> No
         "kind": "PARTNER",
         "partner": {"enrollments": [{"referralCode": "NORTHWIND"}]},
     }
+    await _demo_shows_attribution(api, admin, partner, program_id=data_id(data))
     stale = await api.client.post(
         "/auth/login", json={"email": ADMIN_EMAIL, "password": first.admin_password}
     )
     assert stale.status_code == 401
+
+
+def data_id(data: dict[str, Any]) -> str:
+    return str(data["programs"]["edges"][0]["node"]["id"])
+
+
+async def _demo_shows_attribution(api: Api, admin: str, partner: str, program_id: str) -> None:
+    """The demo's journeys are credited, and previews and data-driven models have data."""
+    credits = await api.data(
+        "{ viewer { partner { enrollments { credits(first: 100) { totalCount edges { node { "
+        "share amount { amount } touchpoints { weight } } } } } } } }",
+        token=partner,
+    )
+    mine = credits["viewer"]["partner"]["enrollments"][0]["credits"]
+    assert mine["totalCount"] > 0
+    assert all(Decimal(e["node"]["amount"]["amount"]) >= 0 for e in mine["edges"])
+    preview = await api.data(
+        "query($p: ID!) { attributionPreview(programId: $p, model: {model: LINEAR}) { "
+        "amount { amount } currentAmount { amount } } }",
+        {"p": program_id},
+        admin,
+    )
+    rows = preview["attributionPreview"]
+    assert len(rows) == 3
+    total = sum(Decimal(r["amount"]["amount"]) for r in rows)
+    assert total == sum(Decimal(r["currentAmount"]["amount"]) for r in rows) > 0
+    for method in ("MARKOV", "SHAPLEY"):
+        result = await api.data(
+            "query($p: ID!, $m: DataDrivenMethod!) { dataDrivenAttribution(programId: $p, "
+            "method: $m) { journeys convertingJourneys rows { share } } }",
+            {"p": program_id, "m": method},
+            admin,
+        )
+        model = result["dataDrivenAttribution"]
+        assert model["journeys"] > model["convertingJourneys"] > 0
+        assert len(model["rows"]) == 3
 
 
 async def test_healthz_answers_when_the_database_answers(api: Api) -> None:
