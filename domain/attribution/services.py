@@ -106,6 +106,14 @@ _LINKS = (
 )
 
 
+# bit i set: the conversion names a touchpoint by _LINKS[i]
+_NAMED = (
+    "(CASE WHEN c.customer_id IS NULL THEN 0 ELSE 1 END + CASE WHEN c.visitor_id IS NULL THEN 0 "
+    "ELSE 2 END + CASE WHEN c.click_id IS NULL THEN 0 ELSE 4 END + CASE WHEN "
+    "c.code_touchpoint_id IS NULL THEN 0 ELSE 8 END)"
+)
+
+
 class _Sql:
     """Hand-written SQL for the bulk reads (the ORM would build 1M objects): placeholders and
     instants as integer microseconds, in the dialect of the connection."""
@@ -140,7 +148,9 @@ def _range_sql(sql: _Sql, start: datetime | None, end: datetime | None) -> tuple
     return " AND ".join(where), params
 
 
-async def _touch_rows(sql: _Sql, where: str, params: list[Any]) -> I64:
+async def _touch_rows(
+    sql: _Sql, where: str, params: list[Any], links: Sequence[str] = _LINKS
+) -> I64:
     """(conversion id, touchpoint id, enrollment, instant, flags) for every touchpoint a
     conversion names, by each link in turn (a touchpoint named twice comes twice: the caller
     drops the repeats). Flags: 1 a checkout code, 2 excluded, 4 x (role code + 1).
@@ -160,7 +170,7 @@ async def _touch_rows(sql: _Sql, where: str, params: list[Any]) -> I64:
         else f"string_agg(concat_ws(',', {columns}), ',')"
     )
     parts = []
-    for link in _LINKS:
+    for link in links:
         rows = await sql.rows(
             f"SELECT {packed} FROM conversions c JOIN touchpoints t ON {link} WHERE {where}",
             params,
@@ -219,16 +229,19 @@ async def load_journeys(program: Program, start: datetime | None, end: datetime 
 
     A conversion's touchpoints are its customer's, its visitor's, its click's and its
     checkout code's; a RENEWAL of a customer is credited like the customer's first SALE: that
-    sale's journey, at that sale's time. Four queries whatever the size.
+    sale's journey, at that sale's time. At most seven queries, whatever the size.
     """
     sql = _Sql()
     where, params = _range_sql(sql, start, end)
     params = [program.pk, *params]
     conversions = await sql.rows(
         f"SELECT c.id, c.kind, c.amount_minor, c.currency, {sql.micros('c.occurred_at')}, "
-        f"c.customer_id FROM conversions c WHERE {where} ORDER BY c.id",
+        f"c.customer_id, {_NAMED} FROM conversions c WHERE {where} ORDER BY c.id",
         params,
     )
+    named = 0  # which links any conversion uses: the others need no query
+    for row in conversions:
+        named |= row[6]
     ids = np.array([row[0] for row in conversions], dtype=np.int64)
     amounts = np.array([row[2] for row in conversions], dtype=np.int64)
     ats = np.array([row[4] for row in conversions], dtype=np.int64)
@@ -239,7 +252,8 @@ async def load_journeys(program: Program, start: datetime | None, end: datetime 
         for i, row in enumerate(conversions):
             if row[1] == ConversionKind.RENEWAL and row[5] in first:
                 sources[i], ats[i] = first[row[5]]
-    rows = await _touch_rows(sql, where, params) if len(ids) else np.zeros((0, 5), np.int64)
+    links = [link for bit, link in enumerate(_LINKS) if named >> bit & 1]
+    rows = await _touch_rows(sql, where, params, links)
     outside = sorted({sale for sale, _ in first.values()} - set(ids.tolist()))
     for chunk in range(0, len(outside), 1000):
         part = outside[chunk : chunk + 1000]
