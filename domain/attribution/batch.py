@@ -31,12 +31,14 @@ FIRST_TOUCH and LAST_TOUCH skip 3 and 4: one touchpoint has all the weight.
 
 Conversions the vectorized path cannot do exactly go through `attribute` itself, with Python
 integers (`BatchAttribution.scalar_conversions` lists them): a total weight above 2^53 (a
-TIME_DECAY journey of more than 8192 touchpoints, role or position weights with very many
-digits), the amount -2^63, two touchpoints of different enrollments with the same instant and
-the same id (`attribute` orders those enrollments by first appearance, which a sort by last
-touchpoint cannot see). Settings outside what `domain.programs.rules.ensure_attribution`
-accepts (a negative weight, position weights above 1, a half-life that is not positive and
-finite, a lookback outside 0 to 36 500 days) send every conversion that way. Points and
+TIME_DECAY journey of more than 8192 touchpoints, a ROLE_WEIGHTED one with very many
+touchpoints per role), the amount -2^63, two touchpoints of different enrollments with the
+same instant and the same id (`attribute` orders those enrollments by first appearance, which a
+sort by last touchpoint cannot see). Settings outside what `domain.programs.rules.
+ensure_attribution` accepts (a negative weight, position weights above 1, a half-life that is
+not positive and finite, a lookback outside 0 to 36 500 days), and role or position weights
+whose common denominator exceeds 2^53 (more than ~15 significant digits), send every
+conversion that way. Points and
 totals are int64: a conversion whose reduced weights still need more than 63 bits raises
 OverflowError. Instants are plain integers here: a window reaching before year 1, where
 `attribute` raises OverflowError, is simply computed.
