@@ -68,9 +68,16 @@ def ensure_hold_days(errors: ErrorCollector, hold_days: int | None) -> None:
         errors.invalid(["holdDays"], f"must be 0 to {MAX_HOLD_DAYS} days")
 
 
+WEIGHT_PLACES = 4  # as stored (DecimalField(6, 4)); the engine's integers stay small
+
+
 def _ensure_weight(errors: ErrorCollector, value: Decimal | None, path: list[str]) -> None:
-    if value is not None and not (value.is_finite() and 0 <= value <= 1):
+    if value is None:
+        return
+    if not (value.is_finite() and 0 <= value <= 1):
         errors.invalid(path, "weights must be between 0 and 1")
+    elif int(value.normalize().as_tuple().exponent) < -WEIGHT_PLACES:
+        errors.invalid(path, f"weights have at most {WEIGHT_PLACES} decimal places")
 
 
 def ensure_attribution(errors: ErrorCollector, settings: AttributionSettings) -> None:

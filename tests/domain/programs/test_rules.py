@@ -102,6 +102,21 @@ def test_role_weights_are_accepted_exactly_when_in_range_and_summing_to_at_most_
 
 
 @pytest.mark.parametrize(
+    ("weight", "ok"),
+    [("0.4", True), ("0.40000", True), ("0.1234", True), ("0.12345", False), ("1E-5", False)],
+)
+def test_weights_have_at_most_four_decimal_places(weight: str, ok: bool) -> None:
+    """As stored; role weights of 30 digits would also overflow the engine's integers."""
+    for settings in (
+        AttributionSettings(AttributionModelKind.POSITION_BASED, first_weight=Decimal(weight)),
+        AttributionSettings(
+            AttributionModelKind.ROLE_WEIGHTED, role_weights={FunnelRole.CLOSE: Decimal(weight)}
+        ),
+    ):
+        assert (_fields(ensure_attribution, settings) == []) == ok
+
+
+@pytest.mark.parametrize(
     ("offer", "ok"),
     [
         (RewardOffer(RewardKind.PERCENT_DISCOUNT, Decimal("20")), True),
