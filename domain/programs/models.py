@@ -59,6 +59,9 @@ class Program(Model):
     role_weights = fields.JSONField[dict[str, str]](null=True)
     # a referral code entered at checkout takes all the credit
     code_wins = fields.BooleanField(default=False)
+    # hosts referral links may lead to besides the destination's own (no open redirects)
+    allowed_domains = fields.JSONField[list[str]](null=True)
+    deal_protection_days = fields.IntField(default=90)  # how long an approved deal is owned
     hold_days = fields.IntField(default=30)
     referee_reward_kind = fields.CharEnumField(RewardKind, max_length=32, null=True)
     referee_reward_value = fields.DecimalField(max_digits=18, decimal_places=4, null=True)
