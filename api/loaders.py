@@ -21,8 +21,9 @@ from domain.partners import services as partners
 from domain.partners.models import Enrollment, Partner
 from domain.programs import services as programs
 from domain.programs.models import Program, Tier
+from domain.tracking import deals
 from domain.tracking import queries as tracking
-from domain.tracking.models import Conversion, Touchpoint
+from domain.tracking.models import Conversion, Deal, Touchpoint
 
 V = TypeVar("V")
 
@@ -115,6 +116,21 @@ class Loaders:
                 "AttributionCredit",
                 lambda ids: credits.credits_by_conversions(ids, scope),
             )
+        )
+
+    @cached_property
+    def deal_by_id(self) -> DataLoader[int, Deal | None]:
+        scope = self.scope
+        return DataLoader(
+            _readable(self.principal, "Deal", lambda ids: deals.deals_by_ids(ids, scope))
+        )
+
+    @cached_property
+    def deals_by_enrollment(self) -> DataLoader[int, list[Deal]]:
+        """Newest first; a partner's own enrollments' only."""
+        scope = self.scope
+        return DataLoader(
+            _readable(self.principal, "Deal", lambda ids: deals.deals_by_enrollments(ids, scope))
         )
 
     @cached_property

@@ -34,6 +34,13 @@ async def _audit_entry(context: Context, pk: int) -> Node | None:
     return AuditEntry.from_model(row) if row is not None else None
 
 
+async def _deal(context: Context, pk: int) -> Node | None:
+    from api.tracking.deals import Deal
+
+    row = await context.loaders.deal_by_id.load(pk)
+    return Deal.from_model(row) if row is not None else None
+
+
 FETCHERS: dict[str, Fetch] = {
     "Program": _via("program_by_id", Program.from_model),
     "Tier": _via("tier_by_id", Tier.from_model),
@@ -43,6 +50,7 @@ FETCHERS: dict[str, Fetch] = {
     "AuditEntry": _audit_entry,
     "Conversion": _via("conversion_by_id", Conversion.from_model),
     "Touchpoint": _via("touchpoint_by_id", Touchpoint.from_model),
+    "Deal": _deal,
 }
 
 

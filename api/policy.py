@@ -21,6 +21,7 @@ READ_SCOPE: dict[str, str | None] = {
     "Conversion": "reports:read",
     "AttributionCredit": "reports:read",
     "Touchpoint": "reports:read",
+    "Deal": "partners:read",
 }
 # A partner reads its own: conversions one of its enrollments is credited with, the credits
 # and touchpoints of its enrollments (never another partner's credit on a shared conversion).
@@ -34,6 +35,7 @@ PARTNER_READABLE = frozenset(
         "Conversion",
         "AttributionCredit",
         "Touchpoint",
+        "Deal",
     }
 )
 

@@ -42,6 +42,7 @@ from api.programs.mutations import ProgramsMutation
 from api.programs.queries import ProgramsQuery
 from api.programs.types import Program, Tier
 from api.scalars import SCALAR_MAP
+from api.tracking.deals import Deal, DealsMutation, DealsQuery
 from api.tracking.queries import TrackingQuery
 from api.tracking.types import Conversion, Touchpoint
 
@@ -62,12 +63,15 @@ class Query(
     AuditQuery,
     AttributionQuery,
     TrackingQuery,
+    DealsQuery,
 ):
     pass
 
 
 @strawberry.type
-class Mutation(ProgramsMutation, PartnersMutation, IdentityMutation, AttributionMutation):
+class Mutation(
+    ProgramsMutation, PartnersMutation, IdentityMutation, AttributionMutation, DealsMutation
+):
     pass
 
 
@@ -179,7 +183,17 @@ def build_schema(development: bool = False) -> strawberry.Schema:
     return PartnerGraphSchema(
         query=Query,
         mutation=Mutation,
-        types=[Program, Tier, Partner, Enrollment, ApiToken, AuditEntry, Conversion, Touchpoint],
+        types=[
+            Program,
+            Tier,
+            Partner,
+            Enrollment,
+            ApiToken,
+            AuditEntry,
+            Conversion,
+            Touchpoint,
+            Deal,
+        ],
         extensions=extensions,
         execution_context_class=CycleFreeExecutionContext,  # type: ignore[arg-type]
         config=StrawberryConfig(disable_field_suggestions=not development, scalar_map=SCALAR_MAP),

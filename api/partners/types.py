@@ -16,6 +16,7 @@ from domain.partners import models
 
 if TYPE_CHECKING:
     from api.attribution.credits import AttributionCredit
+    from api.tracking.deals import Deal
 
 PartnerStatus = models.PartnerStatus
 strawberry.enum(PartnerStatus, description="Whether a partner may act.")
@@ -102,3 +103,12 @@ class Enrollment(Node):
             partner_scope(principal), page_request(first, after), self.pk
         )
         return connection(page, AttributionCredit.from_model, after is not None)
+
+    @strawberry.field(description="The prospects this enrollment registered, newest first.")
+    async def deals(
+        self, info: Info
+    ) -> list[Annotated[Deal, strawberry.lazy("api.tracking.deals")]]:
+        from api.tracking.deals import Deal
+
+        rows = await info.context.loaders.deals_by_enrollment.load(self.pk)
+        return [Deal.from_model(row) for row in rows]
