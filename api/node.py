@@ -15,6 +15,7 @@ from api.identity.types import ApiToken
 from api.partners.types import Enrollment, Partner
 from api.programs.types import Program, Tier
 from api.relay import Node, from_global_id
+from api.tracking.customers import fetch_customer
 from api.tracking.types import Conversion, Touchpoint
 from domain.audit import services as audit
 
@@ -50,6 +51,7 @@ FETCHERS: dict[str, Fetch] = {
     "AuditEntry": _audit_entry,
     "Conversion": _via("conversion_by_id", Conversion.from_model),
     "Touchpoint": _via("touchpoint_by_id", Touchpoint.from_model),
+    "Customer": fetch_customer,
     "Deal": _deal,
 }
 

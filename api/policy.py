@@ -21,6 +21,7 @@ READ_SCOPE: dict[str, str | None] = {
     "Conversion": "reports:read",
     "AttributionCredit": "reports:read",
     "Touchpoint": "reports:read",
+    "Customer": "reports:read",  # admins and admin-made tokens: never a partner's
     "Deal": "partners:read",
 }
 # A partner reads its own: conversions one of its enrollments is credited with, the credits

@@ -42,7 +42,9 @@ from api.programs.mutations import ProgramsMutation
 from api.programs.queries import ProgramsQuery
 from api.programs.types import Program, Tier
 from api.scalars import SCALAR_MAP
+from api.tracking.customers import Customer
 from api.tracking.deals import Deal, DealsMutation, DealsQuery
+from api.tracking.mutations import TrackingMutation
 from api.tracking.queries import TrackingQuery
 from api.tracking.types import Conversion, Touchpoint
 
@@ -70,7 +72,12 @@ class Query(
 
 @strawberry.type
 class Mutation(
-    ProgramsMutation, PartnersMutation, IdentityMutation, AttributionMutation, DealsMutation
+    ProgramsMutation,
+    PartnersMutation,
+    IdentityMutation,
+    AttributionMutation,
+    DealsMutation,
+    TrackingMutation,
 ):
     pass
 
@@ -193,6 +200,7 @@ def build_schema(development: bool = False) -> strawberry.Schema:
             Conversion,
             Touchpoint,
             Deal,
+            Customer,
         ],
         extensions=extensions,
         execution_context_class=CycleFreeExecutionContext,  # type: ignore[arg-type]

@@ -233,7 +233,10 @@ async def load_journeys(program: Program, start: datetime | None, end: datetime 
     """
     sql = _Sql()
     where, params = _range_sql(sql, start, end)
-    params = [program.pk, *params]
+    return await _load(sql, program, where, [program.pk, *params])
+
+
+async def _load(sql: _Sql, program: Program, where: str, params: list[Any]) -> Journeys:
     conversions = await sql.rows(
         f"SELECT c.id, c.kind, c.amount_minor, c.currency, {sql.micros('c.occurred_at')}, "
         f"c.customer_id, {_NAMED} FROM conversions c WHERE {where} ORDER BY c.id",
@@ -312,6 +315,17 @@ async def store_credits(journeys: Journeys, settings: rules.ModelSettings) -> in
     if rows:
         await AttributionCredit.bulk_create(rows, batch_size=1000)
     return len(ids)
+
+
+async def credit_conversions(program: Program, conversion_ids: Sequence[int]) -> int:
+    """Credit these conversions of the program with its model, as soon as they are recorded
+    (call inside the transaction that stored them): their journeys loaded by id."""
+    sql, settings, count = _Sql(), model_settings(program), 0
+    for chunk in range(0, len(conversion_ids), 1000):
+        ids = list(conversion_ids[chunk : chunk + 1000])
+        where = f"c.program_id = {{}} AND c.id IN ({in_list(len(ids))})"
+        count += await store_credits(await _load(sql, program, where, [program.pk, *ids]), settings)
+    return count
 
 
 async def _program(program_id: int) -> Program:
