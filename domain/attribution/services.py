@@ -138,7 +138,8 @@ class _Sql:
 
 
 def _range_sql(sql: _Sql, start: datetime | None, end: datetime | None) -> tuple[str, list[Any]]:
-    where, params = ["c.program_id = {}"], []
+    # unverified conversions (the pixel's, until confirmed) are never credited
+    where, params = ["c.program_id = {}", "c.verified"], []
     if start is not None:
         where.append(f"{sql.micros('c.occurred_at')} >= {{}}")
         params.append(batch.micros(start))

@@ -406,3 +406,14 @@ async def test_bad_ranges_and_ids_are_refused_and_change_nothing(api: Api, world
     ]
     assert await AttributionCredit.all().count() == 0
     assert await AuditEntry.filter(action="recomputeAttribution").count() == 0
+
+
+async def test_unverified_conversions_are_never_credited(api: Api, world: World) -> None:
+    """The pixel's conversions wait for a confirmation: recompute and preview skip them."""
+    await Conversion.filter(external_id="X2").update(verified=False)
+    await _set_model(api, world, {"model": "LINEAR"})
+    assert (await _recompute(api, world))["conversionsRecomputed"] == 2
+    assert "X2" not in await _stored(world)
+    data = await api.data(PREVIEW, {"p": world.program, "m": {"model": "LAST_TOUCH"}}, world.admin)
+    beta = [row for row in _preview_rows(data) if row[0] == "Beta"]
+    assert beta == [("Beta", "0.000000", "0.00", "0.666667", "43.33", "-43.33")]
