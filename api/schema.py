@@ -45,6 +45,7 @@ from api.scalars import SCALAR_MAP
 from api.tracking.customers import Customer
 from api.tracking.deals import Deal, DealsMutation, DealsQuery
 from api.tracking.mutations import TrackingMutation
+from api.tracking.pixel_mutations import PixelMutation
 from api.tracking.queries import TrackingQuery
 from api.tracking.types import Conversion, Touchpoint
 
@@ -77,6 +78,7 @@ class Mutation(
     IdentityMutation,
     AttributionMutation,
     DealsMutation,
+    PixelMutation,
     TrackingMutation,
 ):
     pass

@@ -22,6 +22,7 @@ from domain.settings import Settings, load_settings
 from portal.auth import AuthRoutes
 from portal.graphql import GraphQLEndpoint
 from portal.http import json_response
+from portal.pixel import conversion_pixel
 
 
 class SecurityHeaders:
@@ -88,6 +89,7 @@ def create_app(settings: Settings, *, manage_database: bool = True) -> Starlette
         Route("/graphql", graphql),
         *auth.routes(),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/px/conversion.gif", conversion_pixel, methods=["GET"]),
     ]
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
 
