@@ -15,6 +15,8 @@ from api.principal import Principal
 class Context:
     principal: Principal
     request_id: str
+    # the service's public base URL (settings.public_url): links shown to clients start with it
+    public_url: str = "http://localhost:8000"
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:

@@ -21,9 +21,9 @@ from domain.partners import services as partners
 from domain.partners.models import Enrollment, Partner
 from domain.programs import services as programs
 from domain.programs.models import Program, Tier
-from domain.tracking import deals
+from domain.tracking import deals, links
 from domain.tracking import queries as tracking
-from domain.tracking.models import Conversion, Deal, Touchpoint
+from domain.tracking.models import Conversion, Deal, ReferralLink, Touchpoint
 
 V = TypeVar("V")
 
@@ -132,6 +132,36 @@ class Loaders:
         return DataLoader(
             _readable(self.principal, "Deal", lambda ids: deals.deals_by_enrollments(ids, scope))
         )
+
+    @cached_property
+    def link_by_id(self) -> DataLoader[int, ReferralLink | None]:
+        scope = self.scope
+        return DataLoader(
+            _readable(self.principal, "ReferralLink", lambda ids: links.links_by_ids(ids, scope))
+        )
+
+    @cached_property
+    def links_by_enrollment(self) -> DataLoader[int, list[ReferralLink]]:
+        """Each enrollment's links, newest first; a partner's own enrollments' only."""
+        scope = self.scope
+        return DataLoader(
+            _readable(
+                self.principal,
+                "ReferralLink",
+                lambda ids: links.links_by_enrollments(ids, scope),
+            )
+        )
+
+    @cached_property
+    def clicks_by_link(self) -> DataLoader[int, int]:
+        """Counted clicks of links already loaded through the scoped loaders above."""
+        return DataLoader(_readable(self.principal, "ReferralLink", links.click_counts))
+
+    @cached_property
+    def destination_by_program(self) -> DataLoader[int, str]:
+        """A program's destination, for the links that lead there (readable with the link,
+        without programs:read)."""
+        return DataLoader(_readable(self.principal, "ReferralLink", links.program_destinations))
 
     @cached_property
     def api_token_by_id(self) -> DataLoader[int, ApiToken | None]:

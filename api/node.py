@@ -16,6 +16,7 @@ from api.partners.types import Enrollment, Partner
 from api.programs.types import Program, Tier
 from api.relay import Node, from_global_id
 from api.tracking.customers import fetch_customer
+from api.tracking.links import ReferralLink
 from api.tracking.types import Conversion, Touchpoint
 from domain.audit import services as audit
 
@@ -52,6 +53,7 @@ FETCHERS: dict[str, Fetch] = {
     "Conversion": _via("conversion_by_id", Conversion.from_model),
     "Touchpoint": _via("touchpoint_by_id", Touchpoint.from_model),
     "Customer": fetch_customer,
+    "ReferralLink": _via("link_by_id", ReferralLink.from_model),
     "Deal": _deal,
 }
 

@@ -22,6 +22,7 @@ READ_SCOPE: dict[str, str | None] = {
     "AttributionCredit": "reports:read",
     "Touchpoint": "reports:read",
     "Customer": "reports:read",  # admins and admin-made tokens: never a partner's
+    "ReferralLink": "partners:read",  # like its enrollment: a link belongs to a partner
     "Deal": "partners:read",
 }
 # A partner reads its own: conversions one of its enrollments is credited with, the credits
@@ -36,6 +37,7 @@ PARTNER_READABLE = frozenset(
         "Conversion",
         "AttributionCredit",
         "Touchpoint",
+        "ReferralLink",
         "Deal",
     }
 )

@@ -44,6 +44,7 @@ from api.programs.types import Program, Tier
 from api.scalars import SCALAR_MAP
 from api.tracking.customers import Customer
 from api.tracking.deals import Deal, DealsMutation, DealsQuery
+from api.tracking.links import LinksMutation, ReferralLink
 from api.tracking.mutations import TrackingMutation
 from api.tracking.pixel_mutations import PixelMutation
 from api.tracking.queries import TrackingQuery
@@ -80,6 +81,7 @@ class Mutation(
     DealsMutation,
     PixelMutation,
     TrackingMutation,
+    LinksMutation,
 ):
     pass
 
@@ -203,6 +205,7 @@ def build_schema(development: bool = False) -> strawberry.Schema:
             Touchpoint,
             Deal,
             Customer,
+            ReferralLink,
         ],
         extensions=extensions,
         execution_context_class=CycleFreeExecutionContext,  # type: ignore[arg-type]

@@ -152,7 +152,9 @@ class GraphQLEndpoint:
         except AuthenticationFailed as exc:
             headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
             return self._errors(401, str(exc), "UNAUTHENTICATED", media_type, headers)
-        context = Context(principal=principal, request_id=request_id)
+        context = Context(
+            principal=principal, request_id=request_id, public_url=self.settings.public_url
+        )
         allowed = QUERY_ONLY if request.method == "GET" else ANY_OPERATION
         try:
             async with asyncio.timeout(self.timeout):

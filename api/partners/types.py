@@ -17,6 +17,7 @@ from domain.partners import models
 if TYPE_CHECKING:
     from api.attribution.credits import AttributionCredit
     from api.tracking.deals import Deal
+    from api.tracking.links import ReferralLink
 
 PartnerStatus = models.PartnerStatus
 strawberry.enum(PartnerStatus, description="Whether a partner may act.")
@@ -90,6 +91,15 @@ class Enrollment(Node):
             return None
         row = await info.context.loaders.tier_by_id.load(self.tier_pk)
         return Tier.from_model(row) if row is not None else None
+
+    @strawberry.field(description="The enrollment's referral links, newest first.")
+    async def links(
+        self, info: Info
+    ) -> list[Annotated[ReferralLink, strawberry.lazy("api.tracking.links")]]:
+        from api.tracking.links import ReferralLink
+
+        rows = await info.context.loaders.links_by_enrollment.load(self.pk)
+        return [ReferralLink.from_model(row) for row in rows]
 
     @strawberry.field(description="What the enrollment was credited with, newest first.")
     async def credits(

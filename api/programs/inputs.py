@@ -69,6 +69,11 @@ class CreateProgramInput:
     attribution: AttributionModelInput | None = None
     hold_days: int | None = None
     referee_reward: RewardOfferInput | None = None
+    allowed_domains: list[str] | None = strawberry.field(
+        default=None,
+        description="Hosts referral links may lead to besides the destination's own host and "
+        "its subdomains (at most 20; exact hosts).",
+    )
 
     def to_spec(self) -> ProgramSpec:
         return ProgramSpec(
@@ -78,6 +83,7 @@ class CreateProgramInput:
             attribution=self.attribution.to_settings() if self.attribution else None,
             hold_days=self.hold_days,
             referee_reward=_reward(self.referee_reward),
+            allowed_domains=self.allowed_domains,
         )
 
 
@@ -92,6 +98,11 @@ class UpdateProgramInput:
     referee_reward: RewardOfferInput | None = strawberry.field(
         default=strawberry.UNSET, description="null ends the referee reward; left out keeps it."
     )
+    allowed_domains: list[str] | None = strawberry.field(
+        default=None,
+        description="Replaces the hosts referral links may also lead to ([] removes them all; "
+        "left out keeps them).",
+    )
 
     def to_spec(self) -> ProgramSpec:
         return ProgramSpec(
@@ -102,6 +113,7 @@ class UpdateProgramInput:
             status=self.status,
             referee_reward=_reward(self.referee_reward or None),
             clear_referee_reward=self.referee_reward is None,
+            allowed_domains=self.allowed_domains,
         )
 
 

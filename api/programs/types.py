@@ -64,6 +64,10 @@ class Program(Node):
     attribution: AttributionSettings
     hold_days: int = strawberry.field(description="Days commissions stay PENDING (refunds).")
     referee_reward: RewardOffer | None
+    allowed_domains: list[str] = strawberry.field(
+        description="Hosts referral links may lead to besides the destination's own host and "
+        "its subdomains."
+    )
     created_at: datetime
     updated_at: datetime
     pk: strawberry.Private[int]
@@ -99,6 +103,7 @@ class Program(Node):
             ),
             hold_days=row.hold_days,
             referee_reward=reward,
+            allowed_domains=list(row.allowed_domains or []),
             created_at=row.created_at,
             updated_at=row.updated_at,
         )

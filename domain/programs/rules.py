@@ -10,9 +10,11 @@ from urllib.parse import urlsplit
 from domain.errors import ErrorCollector
 from domain.money import AmountError, is_currency, to_minor
 from domain.programs.models import AttributionModelKind, FunnelRole, RewardKind, TierMetric
+from domain.tracking.link_rules import host_problem, normalize_host
 
 MIN_LOOKBACK_DAYS, MAX_LOOKBACK_DAYS = 1, 365
 MAX_HOLD_DAYS = 365
+MAX_ALLOWED_DOMAINS = 20
 DEFAULT_HALF_LIFE_DAYS = 7.0
 DEFAULT_POSITION_WEIGHT = Decimal("0.4")
 
@@ -61,6 +63,26 @@ def ensure_http_url(errors: ErrorCollector, url: str | None, path: list[str]) ->
         errors.invalid(path, "must be an http(s) URL with a host")
     elif any(c.isspace() for c in url) or parts.username or parts.password:
         errors.invalid(path, "must not contain spaces or credentials")
+
+
+def allowed_domains(errors: ErrorCollector, domains: list[str] | None) -> list[str] | None:
+    """The hosts referral links may also lead to, lower-case and without repeats (at most
+    MAX_ALLOWED_DOMAINS); None when not given."""
+    if domains is None:
+        return None
+    path = ["allowedDomains"]
+    if len(domains) > MAX_ALLOWED_DOMAINS:
+        errors.invalid(path, f"at most {MAX_ALLOWED_DOMAINS} domains")
+        return None
+    hosts: list[str] = []
+    for index, domain in enumerate(domains):
+        host = normalize_host(domain)
+        problem = host_problem(host)
+        if problem:
+            errors.invalid([*path, str(index)], problem)
+        elif host not in hosts:
+            hosts.append(host)
+    return hosts
 
 
 def ensure_hold_days(errors: ErrorCollector, hold_days: int | None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
@@ -27,6 +28,7 @@ class ProgramSpec:
     status: ProgramStatus | None = None
     referee_reward: RewardOffer | None = None
     clear_referee_reward: bool = False
+    allowed_domains: list[str] | None = None  # hosts links may lead to besides the program's
 
 
 def _validate(spec: ProgramSpec, currency: str) -> None:
@@ -39,6 +41,7 @@ def _validate(spec: ProgramSpec, currency: str) -> None:
         rules.ensure_attribution(errors, spec.attribution)
     rules.ensure_hold_days(errors, spec.hold_days)
     rules.ensure_reward(errors, spec.referee_reward, currency)
+    rules.allowed_domains(errors, spec.allowed_domains)
     errors.raise_if_any()
 
 
@@ -69,6 +72,13 @@ def _apply(program: Program, spec: ProgramSpec) -> None:
     elif spec.clear_referee_reward:
         program.referee_reward_kind = None  # type: ignore[assignment]
         program.referee_reward_value = None
+    if spec.allowed_domains is not None:
+        hosts = rules.allowed_domains(ErrorCollector(), spec.allowed_domains)  # validated
+        program.allowed_domains = hosts  # type: ignore[assignment]  # a nullable JSON column
+
+
+def _snapshot(program: Program) -> dict[str, Any]:
+    return {**program.snapshot(), "allowedDomains": program.allowed_domains or []}
 
 
 async def create_program(actor: Actor, spec: ProgramSpec) -> Program:
@@ -88,7 +98,7 @@ async def create_program(actor: Actor, spec: ProgramSpec) -> Program:
     _apply(program, spec)
     async with in_transaction():
         await program.save()
-        await audit.record(actor, "createProgram", program, after=program.snapshot())
+        await audit.record(actor, "createProgram", program, after=_snapshot(program))
     return program
 
 
@@ -101,10 +111,10 @@ async def update_program(actor: Actor, program_id: int, spec: ProgramSpec) -> Pr
         if program is None:
             raise not_found(["id"], "program")
         _validate(spec, program.currency)
-        before = program.snapshot()
+        before = _snapshot(program)
         _apply(program, spec)
         await program.save()
-        await audit.record(actor, "updateProgram", program, before, program.snapshot())
+        await audit.record(actor, "updateProgram", program, before, _snapshot(program))
     return program
 
 
