@@ -7,6 +7,7 @@ and stores results.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from domain.attribution import batch, datadriven, rules
 from domain.attribution.batch import I64
 from domain.attribution.models import AttributionCredit
 from domain.audit import services as audit
+from domain.clock import utcnow
 from domain.errors import DomainError, ErrorCode, ErrorCollector, not_found
 from domain.pagination import in_list
 from domain.programs import rules as program_rules
@@ -278,7 +280,14 @@ async def _load(sql: _Sql, program: Program, where: str, params: list[Any]) -> J
     )
 
 
-def _credit_rows(journeys: Journeys, result: batch.BatchAttribution) -> list[AttributionCredit]:
+_CREDIT_COLUMNS = (
+    "conversion_id", "enrollment_id", "model", "points", "total", "amount_minor", "currency",
+    "touchpoints",
+)  # fmt: skip
+
+
+def _credit_values(journeys: Journeys, result: batch.BatchAttribution) -> list[tuple[Any, ...]]:
+    """Each credit as plain values in the order of _CREDIT_COLUMNS."""
     credits, touches = result.credits, result.touch_weights
     bounds = np.searchsorted(touches.credit, np.arange(len(credits.conversion) + 1)).tolist()
     touch_ids, touch_points = touches.touchpoint_id.tolist(), touches.points.tolist()
@@ -292,18 +301,25 @@ def _credit_rows(journeys: Journeys, result: batch.BatchAttribution) -> list[Att
             [touch_ids[i], str(touch_points[i])] for i in range(bounds[k], bounds[k + 1])
         ]
         rows.append(
-            AttributionCredit(
-                conversion_id=conversion_ids[conv],
-                enrollment_id=enrollment,
-                model=result.model,
-                points=str(points),
-                total=str(total),
-                amount_minor=amount,
-                currency=journeys.currencies[conv],
-                touchpoints=explanation,
+            (
+                conversion_ids[conv],
+                enrollment,
+                result.model,
+                str(points),
+                str(total),
+                amount,
+                journeys.currencies[conv],
+                explanation,
             )
         )
     return rows
+
+
+def _credit_rows(journeys: Journeys, result: batch.BatchAttribution) -> list[AttributionCredit]:
+    return [
+        AttributionCredit(**dict(zip(_CREDIT_COLUMNS, values, strict=True)))
+        for values in _credit_values(journeys, result)
+    ]
 
 
 async def store_credits(journeys: Journeys, settings: rules.ModelSettings) -> int:
@@ -319,14 +335,30 @@ async def store_credits(journeys: Journeys, settings: rules.ModelSettings) -> in
 
 
 async def credit_conversions(program: Program, conversion_ids: Sequence[int]) -> int:
-    """Credit these conversions of the program with its model, as soon as they are recorded
-    (call inside the transaction that stored them): their journeys loaded by id."""
-    sql, settings, count = _Sql(), model_settings(program), 0
+    """Credit these conversions (just recorded or confirmed) with the program's model, in the
+    transaction that stored them, replacing any credits they had: journeys loaded by id,
+    credits written as plain rows (no ORM object per credit: this runs for every batch)."""
+    sql, settings = _Sql(), model_settings(program)
+    now = utcnow()
+    marks = ", ".join("?" if sql.sqlite else f"${n}" for n in range(1, len(_CREDIT_COLUMNS) + 2))
+    insert = (
+        f"INSERT INTO attribution_credits ({', '.join(_CREDIT_COLUMNS)}, created_at) "
+        f"VALUES ({marks})"
+    )
     for chunk in range(0, len(conversion_ids), 1000):
         ids = list(conversion_ids[chunk : chunk + 1000])
+        await AttributionCredit.filter(conversion_id__in=ids).delete()
         where = f"c.program_id = {{}} AND c.id IN ({in_list(len(ids))})"
-        count += await store_credits(await _load(sql, program, where, [program.pk, *ids]), settings)
-    return count
+        journeys = await _load(sql, program, where, [program.pk, *ids])
+        result = batch.attribute_batch(journeys.touchpoints, journeys.conversions, settings)
+        rows = [
+            [*values[:2], str(values[2]), *values[3:7], json.dumps(values[7]),
+             now.isoformat(sep=" ") if sql.sqlite else now]
+            for values in _credit_values(journeys, result)
+        ]  # fmt: skip
+        if rows:
+            await sql.connection.execute_many(insert, rows)
+    return len(conversion_ids)
 
 
 async def _program(program_id: int) -> Program:

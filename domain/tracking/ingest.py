@@ -334,6 +334,23 @@ async def _stored(program: Program, external_ids: Iterable[str]) -> dict[str, Co
     return found
 
 
+async def _with_ids(program: Program, rows: list[Conversion]) -> dict[str, Conversion]:
+    """The rows just inserted, given their ids (bulk inserts do not read them back): ids
+    alone are read, not a thousand rows."""
+    by_external = {row.external_id: row for row in rows}
+    ids = sorted(by_external)
+    for start in range(0, len(ids), stitching.CHUNK):
+        part = ids[start : start + stitching.CHUNK]
+        pairs = await Conversion.filter(program_id=program.pk, external_id__in=part).values_list(
+            "external_id", "id"
+        )
+        for external_id, pk in pairs:
+            row = by_external[str(external_id)]
+            row.pk = int(str(pk))
+            row._saved_in_db = True
+    return by_external
+
+
 async def _sort_out(program: Program, batch: _Batch) -> None:
     """Each accepted item: the stored conversion of the same input, a CONFLICT, a repeat of
     an earlier item, or new."""
@@ -426,7 +443,7 @@ async def _write(
                 )
             )
         await Conversion.bulk_create(rows, batch_size=stitching.CHUNK)
-        created = await _stored(program, (specs[k].external_id for k in new))
+        created = await _with_ids(program, rows)
         await stitching.exclude_self_referrals(customers.values())
         await stitching.remember_first_referrers([c.pk for c in customers.values()])
         await attribution.credit_conversions(program, sorted(c.pk for c in created.values()))
