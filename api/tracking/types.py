@@ -39,6 +39,10 @@ class Conversion(Node):
     refunded: Money = strawberry.field(description="How much of the amount was refunded.")
     occurred_at: datetime
     status: ConversionStatus
+    verified: bool = strawberry.field(
+        description="False for a conversion pixel's until an admin or an app confirms it; "
+        "unverified conversions earn no credit."
+    )
     created_at: datetime = strawberry.field(description="When it was recorded.")
     pk: strawberry.Private[int]
     program_pk: strawberry.Private[int]
@@ -55,6 +59,7 @@ class Conversion(Node):
             refunded=Money.of(row.refunded_minor, row.currency),
             occurred_at=row.occurred_at,
             status=row.status,
+            verified=row.verified,
             created_at=row.created_at,
         )
 
