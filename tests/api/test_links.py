@@ -8,12 +8,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
 
 from api.relay import from_global_id, to_global_id
 from domain.audit.models import AuditEntry
+from domain.settings import Settings
 from domain.tracking.link_rules import ALPHABET, GENERATED_LENGTH
 from domain.tracking.models import ReferralLink, Touchpoint, TouchpointKind
+from portal.app import create_app
 from tests.helpers import Api
 
 PROGRAM_URL = "https://acme.example/"
@@ -567,3 +570,21 @@ async def test_bad_allowed_domains_are_refused_and_change_nothing(
         world.admin,
     )
     assert program["node"] == {"allowedDomains": []}
+
+
+async def test_link_urls_start_with_the_configured_public_url(
+    api: Api, world: World, settings: Settings
+) -> None:
+    made = await create(api, world.a["token"], enrollmentId=world.a["enrollmentId"], code="Pub")
+    assert made["userErrors"] == []
+    app = create_app(
+        settings.model_copy(update={"public_url": "https://partners.acme.example/"}),
+        manage_database=False,
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        data = await Api(client).data(
+            "{ viewer { partner { enrollments { links { url } } } } }", token=world.a["token"]
+        )
+    links = data["viewer"]["partner"]["enrollments"][0]["links"]
+    assert links == [{"url": "https://partners.acme.example/r/Pub"}]
