@@ -20,6 +20,7 @@ from api.tokens import TokenService
 from domain import db
 from domain.settings import Settings, load_settings
 from portal.auth import AuthRoutes
+from portal.clicks import ClickRoutes
 from portal.graphql import GraphQLEndpoint
 from portal.http import json_response
 from portal.pixel import conversion_pixel
@@ -60,6 +61,7 @@ def create_app(settings: Settings, *, manage_database: bool = True) -> Starlette
     authenticator = Authenticator(tokens, settings.session_check_seconds)
     graphql = GraphQLEndpoint(build_schema(settings.development), authenticator, settings)
     auth = AuthRoutes(settings, tokens, authenticator)
+    clicks = ClickRoutes(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -72,6 +74,7 @@ def create_app(settings: Settings, *, manage_database: bool = True) -> Starlette
         try:
             yield
         finally:
+            await clicks.close()  # queued clicks are committed before the database closes
             if manage_database:
                 await db.close_database()
 
@@ -88,10 +91,13 @@ def create_app(settings: Settings, *, manage_database: bool = True) -> Starlette
     routes = [
         Route("/graphql", graphql),
         *auth.routes(),
+        *clicks.routes(),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/px/conversion.gif", conversion_pixel, methods=["GET"]),
     ]
-    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app.state.clicks = clicks
+    return app
 
 
 def create_app_from_env() -> Starlette:
