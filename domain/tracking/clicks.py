@@ -32,6 +32,7 @@ RECENT_SIZE = 100_000
 MAX_BATCH = 500
 
 Clock = Callable[[], float]
+_MARK = "PGCLICKIDMARK"  # stands for the click id in a cached destination URL
 
 
 class ClickNotStored(Exception):
@@ -299,6 +300,7 @@ class ClickService:
         self.resolver = CodeResolver(ttl=cache_seconds)
         self.recent = RecentClicks(window=repeat_window)
         self.writer = ClickWriter(max_batch)
+        self._templates: dict[Target, tuple[str, str]] = {}
 
     async def click(self, request: ClickRequest) -> ClickOutcome | None:
         """None for an unknown or inactive code. Raises ClickNotStored when the click should
@@ -316,11 +318,25 @@ class ClickService:
             await self.writer.store(self._row(target, request, visitor, click_id, incoming))
             self.recent.remember(target, visitor, click_id)
         return ClickOutcome(
-            location=rules.destination_url(target.destination, click_id, target.utm, incoming),
+            location=self._location(target, click_id, incoming),
             visitor_id=visitor,
             cookie_max_age=target.lookback_seconds,
             recorded=earlier is None and not bot,
         )
+
+    def _location(self, target: Target, click_id: str, incoming: dict[str, str]) -> str:
+        if incoming:
+            return rules.destination_url(target.destination, click_id, target.utm, incoming)
+        # the common case (no UTM on the click): the target's URL is built once, then only
+        # the click id changes (URL-safe: it needs no encoding)
+        parts = self._templates.get(target)
+        if parts is None:
+            url = rules.destination_url(target.destination, _MARK, target.utm, {})
+            head, _, tail = url.rpartition(_MARK)
+            parts = self._templates[target] = (head, tail)
+            if len(self._templates) > CACHE_SIZE:
+                self._templates.clear()
+        return parts[0] + click_id + parts[1]
 
     def _row(
         self,
