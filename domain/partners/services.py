@@ -16,6 +16,7 @@ from domain.pagination import Page, PageRequest, by_ids, in_list, paginate, sele
 from domain.partners import rules
 from domain.partners.models import Enrollment, EnrollmentStatus, Partner, PartnerStatus
 from domain.programs.models import Program, Tier
+from domain.tracking.models import ReferralLink
 
 CODE_ATTEMPTS = 8
 
@@ -134,7 +135,12 @@ async def _create_with_code(
     attempts = 1 if vanity is not None else CODE_ATTEMPTS
     for _ in range(attempts):
         code = vanity if vanity is not None else rules.generate_code(partner.name)
-        if await Enrollment.filter(code_key=rules.code_key(code)).exists():
+        key = rules.code_key(code)
+        # `/r/{code}` resolves links and referral codes alike: one namespace for both
+        if (
+            await Enrollment.filter(code_key=key).exists()
+            or await ReferralLink.filter(code_key=key).exists()
+        ):
             continue
         try:
             async with in_transaction():

@@ -186,6 +186,7 @@ class Touchpoint(Model):
                 "excluded",
             ),
             ("program_id", "occurred_us"),
+            ("link_id", "kind", "excluded"),  # a link's click count
         )
 
     async def save(

@@ -274,3 +274,35 @@ async def test_program_enrollments_search_by_code_or_partner_name(api: Api) -> N
     assert await found("nw-") == ["NW-1"]
     assert await found("BLUEB") == ["BLUE"]
     assert await found("zzz") == []
+
+
+async def test_a_referral_code_cannot_take_a_link_code(api: Api) -> None:
+    """`/r/{code}` resolves links and referral codes alike: a referral code equal to a link's
+    code (in any case) is a CONFLICT, and nothing is enrolled."""
+    admin = await api.admin_token()
+    program_id = await api.program(admin)
+    owner = await api.partner(admin, "Northwind", "n@x.example", program_id)
+    link = await api.mutate(
+        "createReferralLink",
+        {"enrollmentId": owner["enrollmentId"], "code": "Spring-Sale"},
+        "referralLink { code }",
+        admin,
+    )
+    assert link["userErrors"] == []
+    other = await api.mutate(
+        "createPartner", {"name": "Bluebird", "email": "b@x.example"}, "partner { id }", admin
+    )
+    taken = await api.mutate(
+        "enrollPartner",
+        {
+            "programId": program_id,
+            "partnerId": other["partner"]["id"],
+            "referralCode": "spring-SALE",
+        },
+        ENROLL,
+        admin,
+    )
+    assert [(e["field"], e["code"]) for e in taken["userErrors"]] == [
+        (["referralCode"], "CONFLICT")
+    ]
+    assert taken["enrollment"] is None
