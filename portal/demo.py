@@ -25,6 +25,7 @@ from domain.programs.models import (
     TierMetric,
 )
 from domain.programs.rules import AttributionSettings, RewardOffer, TierSpec
+from domain.tracking import deals, links
 from domain.tracking.models import (
     Conversion,
     ConversionKind,
@@ -110,6 +111,7 @@ async def seed_demo() -> DemoCredentials:
             )
         await _seed_journeys(program, enrollments)
         await attribution.recompute(actor, program.id, None, None)
+        await _seed_links_and_deals(actor, enrollments)
     first = await Partner.get(email=PARTNERS[0][1])
     partner_password = await _user_with_new_password(PARTNERS[0][1], UserKind.PARTNER, first)
     return DemoCredentials(ADMIN_EMAIL, admin_password, PARTNERS[0][1], partner_password)
@@ -169,3 +171,21 @@ async def _seed_journeys(program: Program, enrollments: list[Enrollment]) -> Non
                 occurred_at=sale_at + timedelta(days=30),
                 customer_id=customer.pk,
             )
+
+
+async def _seed_links_and_deals(actor: Actor, enrollments: list[Enrollment]) -> None:
+    """A referral link per partner (Northwind's with a vanity code and UTM defaults), an
+    approved deal registration and a pending one."""
+    northwind, bluebird, cedar = enrollments
+    await links.create_link(
+        actor,
+        northwind.pk,
+        links.LinkSpec(code="ACME-SPRING", utm_source="northwind", utm_medium="blog"),
+    )
+    for enrollment in (bluebird, cedar):
+        await links.create_link(actor, enrollment.pk, links.LinkSpec())
+    approved = await deals.register_deal(
+        actor, cedar.pk, "Globex Corporation", "buyer@globex.example", Decimal("12000")
+    )
+    await deals.approve_deal(actor, approved.pk)
+    await deals.register_deal(actor, bluebird.pk, "Initech Ltd", "it@initech.example")

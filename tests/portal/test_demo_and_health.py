@@ -49,6 +49,23 @@ async def _demo_shows_attribution(api: Api, admin: str, partner: str, program_id
         token=partner,
     )
     mine = credits["viewer"]["partner"]["enrollments"][0]["credits"]
+    links = await api.data(
+        "{ viewer { partner { enrollments { links { code url } } } } }", token=partner
+    )
+    [link] = links["viewer"]["partner"]["enrollments"][0]["links"]
+    assert link["code"] == "ACME-SPRING"
+    assert link["url"].endswith("/r/ACME-SPRING")
+    deals = await api.data(
+        "query($p: ID!) { deals(programId: $p) { edges { node { companyName status } } } }",
+        {"p": program_id},
+        admin,
+    )
+    assert sorted(
+        (e["node"]["companyName"], e["node"]["status"]) for e in deals["deals"]["edges"]
+    ) == [
+        ("Globex Corporation", "APPROVED"),
+        ("Initech Ltd", "PENDING"),
+    ]
     assert mine["totalCount"] > 0
     assert all(Decimal(e["node"]["amount"]["amount"]) >= 0 for e in mine["edges"])
     preview = await api.data(
