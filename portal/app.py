@@ -20,7 +20,7 @@ from api.tokens import TokenService
 from domain import db
 from domain.settings import Settings, load_settings
 from portal.auth import AuthRoutes
-from portal.clicks import ClickRoutes
+from portal.clicks import ClickFastPath, ClickRoutes
 from portal.graphql import GraphQLEndpoint
 from portal.http import json_response
 from portal.pixel import conversion_pixel
@@ -78,7 +78,8 @@ def create_app(settings: Settings, *, manage_database: bool = True) -> Starlette
             if manage_database:
                 await db.close_database()
 
-    middleware = [Middleware(SecurityHeaders)]
+    # The click redirect first: it skips the router and the other middleware (portal/clicks.py)
+    middleware = [Middleware(ClickFastPath, clicks=clicks), Middleware(SecurityHeaders)]
     if settings.cors_origins:
         middleware.append(
             Middleware(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -56,6 +56,8 @@ BOT_MARKERS = (
 )
 
 _VISITOR_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
+# One scan of the user agent for every marker at once (an `any` over 31 substrings cost more).
+_BOT = re.compile("|".join(re.escape(marker) for marker in BOT_MARKERS))
 
 
 class UaClass(StrEnum):
@@ -76,7 +78,7 @@ def is_bot(user_agent: str) -> bool:
     """Known bots, crawlers, link unfurlers, scripts and headless browsers; an empty user agent
     too (every browser sends one)."""
     ua = user_agent.strip().lower()
-    return not ua or any(marker in ua for marker in BOT_MARKERS)
+    return not ua or _BOT.search(ua) is not None
 
 
 def classify_user_agent(user_agent: str) -> UaClass:
@@ -104,6 +106,19 @@ def hash_ip(key: bytes, ip: str) -> str:
     """HMAC-SHA256 of the client IP, hex: the same visitor IP gives the same hash (fraud
     checks), the raw IP is never stored."""
     return hmac.new(key, ip.encode(), hashlib.sha256).hexdigest()
+
+
+def ip_hasher(key: bytes) -> Callable[[str], str]:
+    """`hash_ip` with the key fixed: the keyed state is prepared once and copied per IP (the
+    click path hashes one IP per click)."""
+    keyed = hmac.new(key, digestmod=hashlib.sha256)
+
+    def hash_one(ip: str) -> str:
+        digest = keyed.copy()
+        digest.update(ip.encode())
+        return digest.hexdigest()
+
+    return hash_one
 
 
 def is_visitor_id(value: str | None) -> bool:

@@ -11,13 +11,17 @@ carries all the clicks that arrived while the previous one ran (up to `max_batch
 from __future__ import annotations
 
 import asyncio
-import secrets
+import os
 import time
+from base64 import urlsafe_b64encode
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import aiosqlite
 from tortoise import connections
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.backends.sqlite.client import SqliteClient
 
 from domain.clock import utcnow
 from domain.partners.models import Enrollment, EnrollmentStatus
@@ -32,7 +36,9 @@ RECENT_SIZE = 100_000
 MAX_BATCH = 500
 
 Clock = Callable[[], float]
+Rows = list[tuple[object, ...]]
 _MARK = "PGCLICKIDMARK"  # stands for the click id in a cached destination URL
+_CLICK = TouchpointKind.CLICK.value
 
 
 class ClickNotStored(Exception):
@@ -41,7 +47,9 @@ class ClickNotStored(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """Where a code leads: a link (link_id) or an enrollment's referral code (link_id None)."""
+    """Where a code leads: a link (link_id) or an enrollment's referral code (link_id None).
+    What every click on it needs is computed once, when the code is resolved: the repeat
+    window's key and the destination URL around the click id."""
 
     program_id: int
     enrollment_id: int
@@ -49,11 +57,18 @@ class Target:
     destination: str
     utm: rules.Utm
     lookback_seconds: int
+    # links and bare referral codes are distinct targets for the repeat window
+    key: tuple[int, int] = field(init=False, compare=False)
+    # the destination (no UTM on the click) is head + click id + tail: the click id is URL-safe
+    head: str = field(init=False, compare=False)
+    tail: str = field(init=False, compare=False)
 
-    @property
-    def key(self) -> tuple[int, int]:
-        # links and bare referral codes are distinct targets for the repeat window
-        return (self.link_id or 0, self.enrollment_id)
+    def __post_init__(self) -> None:
+        url = rules.destination_url(self.destination, _MARK, self.utm, {})
+        head, _, tail = url.rpartition(_MARK)
+        object.__setattr__(self, "key", (self.link_id or 0, self.enrollment_id))
+        object.__setattr__(self, "head", head)
+        object.__setattr__(self, "tail", tail)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +91,7 @@ class ClickOutcome:
 
 def new_id() -> str:
     """A random URL-safe id (16 bytes, 22 characters): click ids and visitor ids."""
-    return secrets.token_urlsafe(16)
+    return urlsafe_b64encode(os.urandom(16))[:22].decode()
 
 
 class CodeResolver:
@@ -199,10 +214,37 @@ def _insert_sql(dialect: str) -> str:
     return f"INSERT INTO touchpoints ({_COLUMNS}) VALUES ({', '.join(marks[:16])}, {customer})"
 
 
-@dataclass
 class _Batch:
-    rows: list[tuple[object, ...]] = field(default_factory=list)
-    done: asyncio.Future[None] | None = None
+    """Rows to insert in one transaction, and the future of each row's request."""
+
+    __slots__ = ("rows", "waiters")
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[object, ...]] = []
+        self.waiters: list[asyncio.Future[None]] = []
+
+
+def _sqlite_insert(connection: aiosqlite.Connection, sql: str, rows: Rows) -> None:
+    """BEGIN, insert, COMMIT in the driver's thread: one hop there and back per batch (through
+    aiosqlite's own calls it is three)."""
+    conn = connection._conn
+    conn.execute("BEGIN")
+    try:
+        conn.executemany(sql, rows)
+    except BaseException:
+        conn.rollback()
+        raise
+    conn.execute("COMMIT")
+
+
+async def _insert(client: BaseDBAsyncClient, sql: str, rows: Rows) -> None:
+    """The batch in one transaction, under the client's own lock (nothing else of Tortoise's
+    runs on that connection meanwhile)."""
+    if isinstance(client, SqliteClient):
+        async with client.acquire_connection() as connection:
+            await connection._execute(_sqlite_insert, connection, sql, rows)  # type: ignore[no-untyped-call]
+    else:  # asyncpg: Tortoise's execute_many is already one transaction and one executemany
+        await client.execute_many(sql, rows)  # type: ignore[arg-type]
 
 
 class ClickWriter:
@@ -220,27 +262,26 @@ class ClickWriter:
         self._closing = False
 
     def submit(self, row: tuple[object, ...]) -> asyncio.Future[None]:
-        """Queue a row; answers the future of its batch's commit."""
+        """Queue a row; answers a future done when its batch committed. One future per row (not
+        one per batch behind `shield`): a cancelled request cancels only its own."""
         loop = asyncio.get_running_loop()
-        if not self._batches or len(self._batches[-1].rows) >= self.max_batch:
-            self._batches.append(_Batch(done=loop.create_future()))
-        batch = self._batches[-1]
+        batches = self._batches
+        if not batches or len(batches[-1].rows) >= self.max_batch:
+            batches.append(_Batch())
+        batch = batches[-1]
         batch.rows.append(row)
+        done: asyncio.Future[None] = loop.create_future()
+        batch.waiters.append(done)
         if self._task is None or self._task.done():
             self._wakeup = asyncio.Event()
             self._task = loop.create_task(self._run())
         assert self._wakeup is not None
         self._wakeup.set()
-        assert batch.done is not None
-        return batch.done
+        return done
 
     async def store(self, row: tuple[object, ...]) -> None:
-        try:
-            await asyncio.shield(self.submit(row))
-        except ClickNotStored:
-            raise
-        except Exception as exc:  # the database's own error: the caller only needs "not stored"
-            raise ClickNotStored(str(exc)) from exc
+        """Raises ClickNotStored when the row's batch failed to commit."""
+        await self.submit(row)
 
     async def _run(self) -> None:
         assert self._wakeup is not None
@@ -253,20 +294,21 @@ class ClickWriter:
                 return
 
     async def _commit(self, batch: _Batch) -> None:
-        assert batch.done is not None
         try:
-            conn = connections.get("default")
+            client = connections.get("default")
             if self._sql is None:
-                self._sql = _insert_sql(conn.capabilities.dialect)
-            await conn.execute_many(self._sql, batch.rows)
+                self._sql = _insert_sql(client.capabilities.dialect)
+            await _insert(client, self._sql, batch.rows)
         except Exception as exc:  # noqa: BLE001 - every waiting request answers "not stored"
-            if not batch.done.done():
-                batch.done.set_exception(ClickNotStored(str(exc)))
-                batch.done.exception()  # retrieved: no "never retrieved" noise if none waits
+            for done in batch.waiters:
+                if not done.done():
+                    done.set_exception(ClickNotStored(str(exc)))
+                    done.exception()  # retrieved: no "never retrieved" noise if none waits
             return
         self.commits += 1
-        if not batch.done.done():
-            batch.done.set_result(None)
+        for done in batch.waiters:
+            if not done.done():  # a cancelled request's future is done already
+                done.set_result(None)
 
     async def close(self) -> None:
         """Commit everything queued, then stop the writer (the app's shutdown calls this
@@ -297,46 +339,67 @@ class ClickService:
         max_batch: int = MAX_BATCH,
     ) -> None:
         self.ip_key = rules.ip_hash_key(secret)
+        self.hash_ip = rules.ip_hasher(self.ip_key)
         self.resolver = CodeResolver(ttl=cache_seconds)
         self.recent = RecentClicks(window=repeat_window)
         self.writer = ClickWriter(max_batch)
-        self._templates: dict[Target, tuple[str, str]] = {}
+        # user agent -> (bot, device class): browsers send a handful of distinct strings
+        self._agents: dict[str, tuple[bool, str]] = {}
 
     async def click(self, request: ClickRequest) -> ClickOutcome | None:
         """None for an unknown or inactive code. Raises ClickNotStored when the click should
         have been stored and was not."""
-        target = await self.resolver.resolve(request.code)
+        answer = await self.handle(
+            request.code,
+            rules.incoming_utm(request.query) if request.query else {},
+            request.visitor_id,
+            request.user_agent,
+            request.referrer,
+            request.client_ip,
+        )
+        if answer is None:
+            return None
+        location, visitor, target, recorded = answer
+        return ClickOutcome(location, visitor, target.lookback_seconds, recorded)
+
+    async def handle(
+        self,
+        code: str,
+        incoming: dict[str, str],
+        visitor_id: str | None,
+        user_agent: str,
+        referrer: str | None,
+        client_ip: str | None,
+    ) -> tuple[str, str, Target, bool] | None:
+        """`click` without the request and outcome objects (the portal's hot path): None for an
+        unknown code, else (location, visitor id, target, recorded)."""
+        target = await self.resolver.resolve(code)
         if target is None:
             return None
-        visitor = request.visitor_id if rules.is_visitor_id(request.visitor_id) else new_id()
+        visitor = visitor_id if rules.is_visitor_id(visitor_id) else new_id()
         assert visitor is not None
-        incoming = rules.incoming_utm(request.query)
         earlier = self.recent.earlier(target, visitor)
-        bot = rules.is_bot(request.user_agent)
+        agent = self._agent(user_agent)
         click_id = earlier or new_id()
-        if earlier is None and not bot:
-            await self.writer.store(self._row(target, request, visitor, click_id, incoming))
+        recorded = earlier is None and not agent[0]
+        if recorded:
+            row = self._make_row(target, visitor, click_id, incoming, agent[1], referrer, client_ip)
+            await self.writer.store(row)
             self.recent.remember(target, visitor, click_id)
-        return ClickOutcome(
-            location=self._location(target, click_id, incoming),
-            visitor_id=visitor,
-            cookie_max_age=target.lookback_seconds,
-            recorded=earlier is None and not bot,
-        )
-
-    def _location(self, target: Target, click_id: str, incoming: dict[str, str]) -> str:
         if incoming:
-            return rules.destination_url(target.destination, click_id, target.utm, incoming)
-        # the common case (no UTM on the click): the target's URL is built once, then only
-        # the click id changes (URL-safe: it needs no encoding)
-        parts = self._templates.get(target)
-        if parts is None:
-            url = rules.destination_url(target.destination, _MARK, target.utm, {})
-            head, _, tail = url.rpartition(_MARK)
-            parts = self._templates[target] = (head, tail)
-            if len(self._templates) > CACHE_SIZE:
-                self._templates.clear()
-        return parts[0] + click_id + parts[1]
+            location = rules.destination_url(target.destination, click_id, target.utm, incoming)
+        else:
+            location = target.head + click_id + target.tail
+        return location, visitor, target, recorded
+
+    def _agent(self, user_agent: str) -> tuple[bool, str]:
+        agent = self._agents.get(user_agent)
+        if agent is None:
+            if len(self._agents) >= CACHE_SIZE:
+                self._agents.clear()
+            agent = (rules.is_bot(user_agent), rules.classify_user_agent(user_agent).value)
+            self._agents[user_agent] = agent
+        return agent
 
     def _row(
         self,
@@ -346,13 +409,27 @@ class ClickService:
         click_id: str,
         incoming: dict[str, str],
     ) -> tuple[object, ...]:
+        ua_class = self._agent(request.user_agent)[1]
+        return self._make_row(
+            target, visitor, click_id, incoming, ua_class, request.referrer, request.client_ip
+        )
+
+    def _make_row(
+        self,
+        target: Target,
+        visitor: str,
+        click_id: str,
+        incoming: dict[str, str],
+        ua_class: str,
+        referrer: str | None,
+        client_ip: str | None,
+    ) -> tuple[object, ...]:
         now = utcnow()
-        utm = rules.effective_utm(target.utm, incoming)
-        ip = request.client_ip
+        utm = rules.effective_utm(target.utm, incoming) if incoming else target.utm
         return (
             target.program_id,
             target.enrollment_id,
-            TouchpointKind.CLICK.value,
+            _CLICK,
             now,
             epoch_us(now),
             visitor,
@@ -362,9 +439,9 @@ class ClickService:
             utm.source,
             utm.medium,
             utm.campaign,
-            rules.clip_referrer(request.referrer),
-            None if ip is None else rules.hash_ip(self.ip_key, ip),
-            rules.classify_user_agent(request.user_agent).value,
+            None if referrer is None else rules.clip_referrer(referrer),
+            None if client_ip is None else self.hash_ip(client_ip),
+            ua_class,
             now,
             target.program_id,
             visitor,
