@@ -34,6 +34,7 @@ CACHE_SIZE = 10_000  # redirecting within this time on every worker
 REPEAT_WINDOW_SECONDS = 30.0  # one visitor's clicks on one link within this count once
 RECENT_SIZE = 100_000
 MAX_BATCH = 500
+GATHER_TURNS = 4  # event loop turns a batch may wait for more clicks
 
 Clock = Callable[[], float]
 Rows = list[tuple[object, ...]]
@@ -226,7 +227,7 @@ class _Batch:
 
 def _sqlite_insert(connection: aiosqlite.Connection, sql: str, rows: Rows) -> None:
     """BEGIN, insert, COMMIT in the driver's thread: one hop there and back per batch (through
-    aiosqlite's own calls it is three)."""
+    aiosqlite's own calls it is three). (One multi-row INSERT per batch measured no faster.)"""
     conn = connection._conn
     conn.execute("BEGIN")
     try:
@@ -289,8 +290,22 @@ class ClickWriter:
             await self._wakeup.wait()
             self._wakeup.clear()
             while self._batches:
+                await self._gather()
                 await self._commit(self._batches.pop(0))
             if self._closing:  # close() waits for this: everything queued is committed
+                return
+
+    async def _gather(self) -> None:
+        """Let the requests already received reach the batch before it commits: yield to the
+        event loop while the batch still grows (a few loop turns, no timer). Bigger batches
+        mean fewer commits, and each commit's fsync costs more than a click."""
+        batch = self._batches[0]
+        for _ in range(GATHER_TURNS):
+            size = len(batch.rows)
+            if size >= self.max_batch:
+                return
+            await asyncio.sleep(0)
+            if len(batch.rows) == size:
                 return
 
     async def _commit(self, batch: _Batch) -> None:
