@@ -34,6 +34,7 @@ CACHE_SIZE = 10_000  # redirecting within this time on every worker
 REPEAT_WINDOW_SECONDS = 30.0  # one visitor's clicks on one link within this count once
 RECENT_SIZE = 100_000
 MAX_BATCH = 500
+SQLITE_CACHE_KIB = 65_536  # the page cache of the connection the clicks are written on
 GATHER_TURNS = 4  # event loop turns a batch may wait for more clicks
 
 Clock = Callable[[], float]
@@ -91,8 +92,11 @@ class ClickOutcome:
 
 
 def new_id() -> str:
-    """A random URL-safe id (16 bytes, 22 characters): click ids and visitor ids."""
-    return urlsafe_b64encode(os.urandom(16))[:22].decode()
+    """A URL-safe id for clicks and visitors: the microseconds since the epoch in 13 hex digits
+    (ids sort by creation: the unique index on click ids grows at its end, one page per batch,
+    not one random page per click) then 16 random bytes (22 characters: the id is no easier
+    to guess). The destination learns when the click was made, which it sees anyway."""
+    return f"{time.time_ns() // 1000:013x}" + urlsafe_b64encode(os.urandom(16))[:22].decode()
 
 
 class CodeResolver:
@@ -225,10 +229,15 @@ class _Batch:
         self.waiters: list[asyncio.Future[None]] = []
 
 
-def _sqlite_insert(connection: aiosqlite.Connection, sql: str, rows: Rows) -> None:
+def _sqlite_insert(connection: aiosqlite.Connection, sql: str, rows: Rows, tune: bool) -> None:
     """BEGIN, insert, COMMIT in the driver's thread: one hop there and back per batch (through
     aiosqlite's own calls it is three). (One multi-row INSERT per batch measured no faster.)"""
     conn = connection._conn
+    if tune:
+        # The touchpoints' index on visitor ids (random keys) touches pages all over the file:
+        # with SQLite's default 2 MB cache a batch re-reads some from the OS once the table is
+        # large (about 7 us less per row measured with 64 MB). Per connection, set once.
+        conn.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
     conn.execute("BEGIN")
     try:
         conn.executemany(sql, rows)
@@ -238,12 +247,17 @@ def _sqlite_insert(connection: aiosqlite.Connection, sql: str, rows: Rows) -> No
     conn.execute("COMMIT")
 
 
+_tuned: list[aiosqlite.Connection | None] = [None]  # the connection the cache size is set on
+
+
 async def _insert(client: BaseDBAsyncClient, sql: str, rows: Rows) -> None:
     """The batch in one transaction, under the client's own lock (nothing else of Tortoise's
     runs on that connection meanwhile)."""
     if isinstance(client, SqliteClient):
         async with client.acquire_connection() as connection:
-            await connection._execute(_sqlite_insert, connection, sql, rows)  # type: ignore[no-untyped-call]
+            tune = _tuned[0] is not connection
+            await connection._execute(_sqlite_insert, connection, sql, rows, tune)  # type: ignore[no-untyped-call]
+            _tuned[0] = connection
     else:  # asyncpg: Tortoise's execute_many is already one transaction and one executemany
         await client.execute_many(sql, rows)  # type: ignore[arg-type]
 
