@@ -44,10 +44,7 @@ class ClickRoutes:
         )
 
     def routes(self) -> list[Route]:
-        return [Route("/r/{code}", self._route_app, methods=["GET"])]
-
-    async def _route_app(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.serve(scope, scope["path_params"]["code"], send, [])
+        return [Route("/r/{code}", _RouteApp(self), methods=["GET"])]
 
     async def serve(self, scope: Scope, code: str, send: Send, extra: Headers) -> None:
         """Answer one click; `extra` headers go on every answer."""
@@ -100,6 +97,17 @@ class ClickRoutes:
     async def close(self) -> None:
         """Flush the queued clicks (the app's shutdown, before the database closes)."""
         await self.service.close()
+
+
+class _RouteApp:
+    """The Route's ASGI app (an object, not a method: Starlette would wrap a method as a
+    Request endpoint); SecurityHeaders adds `nosniff` on this way in."""
+
+    def __init__(self, clicks: ClickRoutes) -> None:
+        self.clicks = clicks
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.clicks.serve(scope, scope["path_params"]["code"], send, [])
 
 
 class ClickFastPath:
