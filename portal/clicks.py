@@ -63,6 +63,8 @@ class ClickRoutes:
             if b"utm_" in query
             else {}
         )
+        if scope["method"] == "HEAD":
+            user_agent = ""  # link checkers and previews: answered like a bot, never counted
         client = scope.get("client")
         try:
             answer = await self.service.handle(

@@ -253,7 +253,8 @@ _tuned: list[aiosqlite.Connection | None] = [None]  # the connection the cache s
 async def _insert(client: BaseDBAsyncClient, sql: str, rows: Rows) -> None:
     """The batch in one transaction, under the client's own lock (nothing else of Tortoise's
     runs on that connection meanwhile)."""
-    if isinstance(client, SqliteClient):
+    if isinstance(client, SqliteClient) and hasattr(aiosqlite.Connection, "_execute"):
+        # aiosqlite's private one-hop call (0.17 to 0.22 at least); without it, the plain path
         async with client.acquire_connection() as connection:
             tune = _tuned[0] is not connection
             await connection._execute(_sqlite_insert, connection, sql, rows, tune)  # type: ignore[no-untyped-call]

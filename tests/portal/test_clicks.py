@@ -425,3 +425,29 @@ async def test_shutdown_flushes_queued_clicks(settings: Settings, setup: Setup) 
         assert not any(f.done() for f in futures)  # nothing committed yet: the loop never ran
     assert all(f.done() and f.exception() is None for f in futures)
     assert await Touchpoint.all().count() == 30
+
+
+async def test_other_methods_and_head_go_through_the_route(
+    client: httpx.AsyncClient, setup: Setup
+) -> None:
+    """The fast path serves GET only: POST is refused with 405; HEAD (link checkers, previews)
+    gets the redirect but is never counted."""
+    posted = await client.post("/r/summer-sale", headers={"User-Agent": BROWSER})
+    assert posted.status_code == 405
+    head = await client.head("/r/summer-sale", headers={"User-Agent": BROWSER})
+    assert head.status_code == 302
+    assert head.headers["location"].startswith("https://acme.example/")
+    assert await Touchpoint.filter(kind=TouchpointKind.CLICK).count() == 0
+
+
+async def test_a_quoted_visitor_cookie_is_read_or_replaced(
+    client: httpx.AsyncClient, setup: Setup
+) -> None:
+    visitor = "v" * 20
+    response = await client.get(
+        "/r/summer-sale", headers={"User-Agent": BROWSER, "Cookie": f'pg_vid="{visitor}"'}
+    )
+    assert response.status_code == 302
+    stored = await Touchpoint.get(kind=TouchpointKind.CLICK)
+    assert stored.visitor_id is not None
+    assert '"' not in stored.visitor_id
