@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from api.relay import from_global_id
 from domain.identity import services as identity
 from domain.identity.models import UserKind
 
@@ -98,3 +99,10 @@ class Api:
         )
         assert payload["userErrors"] == [], payload
         return str(payload["program"]["id"])
+
+
+def pk(global_id: str) -> int:
+    """The primary key inside a global ID (tests build rows with the ORM beside the API)."""
+    parsed = from_global_id(global_id)
+    assert parsed is not None
+    return parsed[1]

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from api.relay import from_global_id
 from domain.attribution.models import AttributionCredit
 from domain.audit.models import AuditEntry
 from domain.tracking.models import (
@@ -24,19 +23,13 @@ from domain.tracking.models import (
     Touchpoint,
     TouchpointKind,
 )
-from tests.helpers import Api
+from tests.helpers import Api, pk
 
 T0 = datetime(2026, 6, 1, 12, tzinfo=UTC)
 
 
 def day(n: float) -> datetime:
     return T0 + timedelta(days=n)
-
-
-def pk(global_id: str) -> int:
-    parsed = from_global_id(global_id)
-    assert parsed is not None
-    return parsed[1]
 
 
 @dataclass

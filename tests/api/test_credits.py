@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from api.relay import from_global_id, to_global_id
+from api.relay import to_global_id
 from domain.attribution.models import AttributionCredit
 from domain.tracking.models import (
     Conversion,
@@ -25,7 +25,7 @@ from domain.tracking.models import (
     Touchpoint,
     TouchpointKind,
 )
-from tests.helpers import Api
+from tests.helpers import Api, pk
 
 T0 = datetime(2026, 6, 1, 12, tzinfo=UTC)
 HALF_UNIT = Decimal("0.0000005")  # half of the last of the 6 places
@@ -33,12 +33,6 @@ HALF_UNIT = Decimal("0.0000005")  # half of the last of the 6 places
 
 def day(n: float) -> datetime:
     return T0 + timedelta(days=n)
-
-
-def pk(global_id: str) -> int:
-    parsed = from_global_id(global_id)
-    assert parsed is not None
-    return parsed[1]
 
 
 @dataclass

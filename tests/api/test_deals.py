@@ -10,20 +10,14 @@ from typing import Any
 
 import pytest
 
-from api.relay import from_global_id, to_global_id
+from api.relay import to_global_id
 from domain.audit.models import AuditEntry
 from domain.tracking.models import Customer, Deal, DealStatus, Touchpoint, TouchpointKind
-from tests.helpers import Api
+from tests.helpers import Api, pk
 
 DEAL = (
     "deal { id companyName contactEmail amount { amount currency } status reason protectedUntil }"
 )
-
-
-def pk(global_id: str) -> int:
-    parsed = from_global_id(global_id)
-    assert parsed is not None
-    return parsed[1]
 
 
 @dataclass

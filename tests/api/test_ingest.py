@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from api.relay import from_global_id
 from domain.attribution.models import AttributionCredit
 from domain.tracking.models import (
     Conversion,
@@ -22,7 +21,7 @@ from domain.tracking.models import (
     TouchpointKind,
     VisitorCustomer,
 )
-from tests.helpers import Api
+from tests.helpers import Api, pk
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 CUSTOMER = "customer { id externalId email firstEnrollment { id } }"
@@ -30,12 +29,6 @@ CONVERSION = (
     "conversion { id externalId kind status amount { amount currency } refunded { amount } "
     "credits { enrollment { id } share amount { amount } } }"
 )
-
-
-def pk(global_id: str) -> int:
-    parsed = from_global_id(global_id)
-    assert parsed is not None
-    return parsed[1]
 
 
 @dataclass

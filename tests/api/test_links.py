@@ -11,23 +11,17 @@ from typing import Any
 import httpx
 import pytest
 
-from api.relay import from_global_id, to_global_id
+from api.relay import to_global_id
 from domain.audit.models import AuditEntry
 from domain.settings import Settings
 from domain.tracking.link_rules import ALPHABET, GENERATED_LENGTH
 from domain.tracking.models import ReferralLink, Touchpoint, TouchpointKind
 from portal.app import create_app
-from tests.helpers import Api
+from tests.helpers import Api, pk
 
 PROGRAM_URL = "https://acme.example/"
 LINK = "referralLink { id code url destinationUrl clicks utmSource utmMedium utmCampaign disabled"
 LINK_FIELDS = f"{LINK} enrollment {{ id }} }}"
-
-
-def pk(global_id: str) -> int:
-    parsed = from_global_id(global_id)
-    assert parsed is not None
-    return parsed[1]
 
 
 @dataclass

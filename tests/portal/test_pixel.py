@@ -10,20 +10,14 @@ from typing import Any
 import httpx
 import pytest
 
-from api.relay import from_global_id, to_global_id
+from api.relay import to_global_id
 from domain.attribution.models import AttributionCredit
 from domain.audit.models import AuditEntry
 from domain.tracking.models import Conversion, ConversionKind, Customer, Touchpoint, TouchpointKind
 from portal.pixel import GIF
-from tests.helpers import Api
+from tests.helpers import Api, pk
 
 CONFIRM = "conversion { id externalId amount { amount currency } kind }"
-
-
-def pk(global_id: str) -> int:
-    parsed = from_global_id(global_id)
-    assert parsed is not None
-    return parsed[1]
 
 
 @dataclass
