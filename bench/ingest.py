@@ -39,13 +39,14 @@ from api.relay import to_global_id  # noqa: E402
 from domain import db  # noqa: E402
 from domain.actor import Actor  # noqa: E402
 from domain.attribution.models import AttributionCredit  # noqa: E402
+from domain.clock import epoch_us  # noqa: E402
 from domain.identity import services as identity  # noqa: E402
 from domain.identity.models import UserKind  # noqa: E402
 from domain.programs.models import AttributionModelKind, Program  # noqa: E402
 from domain.settings import Settings  # noqa: E402
 from domain.tracking import ingest  # noqa: E402
 from domain.tracking.ingest_rules import ConversionSpec, Identity  # noqa: E402
-from domain.tracking.models import Conversion, ConversionKind, epoch_us  # noqa: E402
+from domain.tracking.models import Conversion, ConversionKind  # noqa: E402
 from portal.app import create_app  # noqa: E402
 
 BAR_PER_SECOND = 2000

@@ -33,10 +33,10 @@ from domain import db  # noqa: E402
 from domain.actor import Actor  # noqa: E402
 from domain.attribution import services  # noqa: E402
 from domain.attribution.models import AttributionCredit  # noqa: E402
+from domain.clock import epoch_us  # noqa: E402
 from domain.programs.models import AttributionModelKind, Program  # noqa: E402
 from domain.programs.rules import AttributionSettings  # noqa: E402
 from domain.settings import Settings  # noqa: E402
-from domain.tracking.models import epoch_us  # noqa: E402
 
 BAR_SECONDS = 5.0
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -108,8 +108,8 @@ async def generate(conversions: int, touchpoints: int, partners: int, seed: int)
         )
     await conn.execute_many(
         "INSERT INTO conversions (program_id, external_id, kind, amount_minor, refunded_minor, "
-        "currency, occurred_at, status, customer_id, visitor_id, created_at) "
-        "VALUES (?, ?, 'SALE', ?, 0, 'EUR', ?, 'CONFIRMED', ?, ?, ?)",
+        "currency, occurred_at, status, customer_id, visitor_id, verified, created_at) "
+        "VALUES (?, ?, 'SALE', ?, 0, 'EUR', ?, 'CONFIRMED', ?, ?, 1, ?)",
         [
             [program.pk, f"x{i}", rng.randint(100, 100_000), _stamp(at), c, f"v{c}", now]
             for i, (c, at) in enumerate(zip(customers, sales, strict=True))

@@ -24,7 +24,7 @@ from domain.attribution import batch, datadriven, rules
 from domain.attribution.batch import I64
 from domain.attribution.models import AttributionCredit
 from domain.audit import services as audit
-from domain.clock import utcnow
+from domain.clock import epoch_us, utcnow
 from domain.errors import DomainError, ErrorCode, ErrorCollector, not_found
 from domain.pagination import in_list
 from domain.programs import rules as program_rules
@@ -144,10 +144,10 @@ def _range_sql(sql: _Sql, start: datetime | None, end: datetime | None) -> tuple
     where, params = ["c.program_id = {}", "c.verified"], []
     if start is not None:
         where.append(f"{sql.micros('c.occurred_at')} >= {{}}")
-        params.append(batch.micros(start))
+        params.append(epoch_us(start))
     if end is not None:
         where.append(f"{sql.micros('c.occurred_at')} < {{}}")
-        params.append(batch.micros(end))
+        params.append(epoch_us(end))
     return " AND ".join(where), params
 
 
@@ -509,7 +509,7 @@ async def _non_converting(
         + f" AND NOT EXISTS (SELECT 1 FROM conversions c WHERE {where} AND ({links}))",
         [
             program_id,
-            *(batch.micros(v) for v in (start, end) if v is not None),
+            *(epoch_us(v) for v in (start, end) if v is not None),
             program_id,
             *params,
         ],

@@ -23,11 +23,11 @@ from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.backends.sqlite.client import SqliteClient
 
-from domain.clock import utcnow
+from domain.clock import epoch_us, utcnow
 from domain.partners.models import Enrollment, EnrollmentStatus
 from domain.programs.models import ProgramStatus
 from domain.tracking import click_rules as rules
-from domain.tracking.models import ReferralLink, TouchpointKind, epoch_us
+from domain.tracking.models import ReferralLink, TouchpointKind
 
 CACHE_SECONDS = 5.0  # how long a resolved (or unknown) code is trusted: a disabled link stops
 CACHE_SIZE = 10_000  # redirecting within this time on every worker

@@ -23,7 +23,7 @@ from tortoise.transactions import in_transaction
 from domain.actor import Actor
 from domain.attribution import services as attribution
 from domain.audit import services as audit
-from domain.clock import utcnow
+from domain.clock import epoch_us, utcnow
 from domain.errors import DomainError, ErrorCode, ErrorCollector, not_found
 from domain.money import AmountError, to_minor
 from domain.partners.models import Enrollment
@@ -38,7 +38,6 @@ from domain.tracking.models import (
     Touchpoint,
     TouchpointKind,
     VisitorCustomer,
-    epoch_us,
 )
 
 T = TypeVar("T")

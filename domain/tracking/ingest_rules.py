@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from domain.clock import epoch_us
 from domain.errors import DomainError, ErrorCode, ErrorCollector
 from domain.identity.rules import is_email, normalize_email
 from domain.money import AmountError, is_currency, to_minor
 from domain.programs.models import FunnelRole
-from domain.tracking.models import ConversionKind, ConversionStatus, TouchpointKind, epoch_us
+from domain.tracking.models import ConversionKind, ConversionStatus, TouchpointKind
 
 # Clocks of merchants' servers drift: an instant this far ahead of ours is still "now".
 CLOCK_SKEW = timedelta(minutes=5)

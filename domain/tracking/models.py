@@ -8,7 +8,6 @@ they led to. Money is integer minor units in the conversion's currency.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -16,6 +15,7 @@ from tortoise import fields
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 
+from domain.clock import epoch_us
 from domain.programs.models import FunnelRole
 
 if TYPE_CHECKING:
@@ -44,15 +44,6 @@ class ConversionStatus(StrEnum):
     CONFIRMED = "CONFIRMED"
     PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED"
     REFUNDED = "REFUNDED"
-
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def epoch_us(at: datetime) -> int:
-    """An aware instant as integer microseconds since the Unix epoch (exact)."""
-    delta = at - EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 class Customer(Model):

@@ -14,6 +14,7 @@ import pytest
 from starlette.applications import Starlette
 
 from domain.actor import Actor
+from domain.clock import epoch_us
 from domain.partners import services as partners
 from domain.partners.models import Enrollment, EnrollmentStatus
 from domain.programs import services as programs
@@ -27,7 +28,6 @@ from domain.tracking.models import (
     Touchpoint,
     TouchpointKind,
     VisitorCustomer,
-    epoch_us,
 )
 from portal.app import create_app
 
