@@ -17,6 +17,7 @@ MODEL_MODULES = [
     "domain.audit.models",
     "domain.tracking.models",
     "domain.attribution.models",
+    "domain.commissions.models",
 ]
 
 

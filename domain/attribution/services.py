@@ -25,6 +25,7 @@ from domain.attribution.batch import I64
 from domain.attribution.models import AttributionCredit
 from domain.audit import services as audit
 from domain.clock import epoch_us, utcnow
+from domain.commissions import ledger
 from domain.errors import DomainError, ErrorCode, ErrorCollector, not_found
 from domain.pagination import in_list
 from domain.programs import rules as program_rules
@@ -386,6 +387,9 @@ async def recompute(
     journeys = await load_journeys(program, start, end)
     async with in_transaction():
         count = await store_credits(journeys, settings)
+        entries = await ledger.price_conversions(
+            program, journeys.conversion_ids.tolist(), reason="recomputeAttribution"
+        )
         await audit.record(
             actor,
             "recomputeAttribution",
@@ -395,6 +399,7 @@ async def recompute(
                 "from": None if start is None else start.isoformat(),
                 "to": None if end is None else end.isoformat(),
                 "conversionsRecomputed": count,
+                "ledgerEntries": len(entries),
             },
         )
     return count

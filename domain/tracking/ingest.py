@@ -24,6 +24,7 @@ from domain.actor import Actor
 from domain.attribution import services as attribution
 from domain.audit import services as audit
 from domain.clock import epoch_us, utcnow
+from domain.commissions import ledger
 from domain.errors import DomainError, ErrorCode, ErrorCollector, not_found
 from domain.money import AmountError, to_minor
 from domain.partners.models import Enrollment
@@ -445,7 +446,9 @@ async def _write(
         created = await _with_ids(program, rows)
         await stitching.exclude_self_referrals(customers.values())
         await stitching.remember_first_referrers([c.pk for c in customers.values()])
-        await attribution.credit_conversions(program, sorted(c.pk for c in created.values()))
+        ids = sorted(c.pk for c in created.values())
+        await attribution.credit_conversions(program, ids)
+        await ledger.price_conversions(program, ids)
     return created
 
 
@@ -475,10 +478,16 @@ async def refund_conversion(
             conversion_id=conversion.pk,
             amount_minor=outcome.refund_minor,
             currency=conversion.currency,
+            applied=True,
         )
         conversion.refunded_minor = outcome.refunded_minor
         conversion.status = outcome.status
         await conversion.save(update_fields=["refunded_minor", "status"])
-        after = {"refundedMinor": outcome.refunded_minor, "status": str(outcome.status)}
+        reversals = await ledger.reverse_refunds(program, [conversion.pk])
+        after = {
+            "refundedMinor": outcome.refunded_minor,
+            "status": str(outcome.status),
+            "reversals": [[r.enrollment_id, r.amount_minor] for r in reversals],
+        }
         await audit.record(actor, "refundConversion", conversion, before=before, after=after)
     return conversion

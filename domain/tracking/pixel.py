@@ -26,6 +26,7 @@ from domain.actor import Actor
 from domain.attribution.services import credit_conversions
 from domain.audit import services as audit
 from domain.clock import utcnow
+from domain.commissions import ledger
 from domain.errors import DomainError, DomainErrors, ErrorCollector, not_found
 from domain.money import AmountError, to_minor
 from domain.partners.models import Enrollment, EnrollmentStatus
@@ -204,6 +205,7 @@ async def confirm_conversion(actor: Actor, program_id: int, external_id: str) ->
                 id=conversion.code_touchpoint_id, exclusion_reason=UNVERIFIED
             ).update(excluded=False, exclusion_reason=None)
         await credit_conversions(program, [conversion.pk])
+        await ledger.price_conversions(program, [conversion.pk])
         await audit.record(
             actor, "confirmConversion", conversion, {"verified": False}, {"verified": True}
         )

@@ -1,0 +1,1 @@
+"""Commission rules, the rewards ledger and payouts."""

@@ -1,0 +1,497 @@
+"""The ledger: credits priced into entries, refunds reversed, recomputes settled.
+
+A *position* is all of one enrollment's entries for one conversion. Every change (a new
+credit, a refund, a recompute) computes what the position should now be worth, its *target*,
+and appends entries that move it there; no entry is ever edited or deleted, only its status
+moves. Entries that are PAID or gathered into a payout are *locked*: a later correction never
+touches them, it appends an entry that the next payout carries.
+
+- A new credit: a COMMISSION entry of what the rule earns (PENDING until the hold ends).
+- A refund: one REVERSAL entry, in proportion to the refunded part of the conversion. When it
+  offsets the unpaid entries of a position in full, they and it become REVERSED.
+- A recompute: the position's unpaid entries are reversed (REVERSAL, all REVERSED) and what
+  the new credit earns beyond the locked entries is credited again: a COMMISSION when more is
+  due, an ADJUSTMENT (APPROVED, carried into the next payout) when less.
+- A rejected position stays rejected: later changes append nothing to it.
+
+Call these inside the transaction of the change they follow.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+from domain.attribution.models import AttributionCredit
+from domain.clock import utcnow
+from domain.commissions import rules
+from domain.commissions.models import (
+    Commission,
+    CommissionKind,
+    CommissionRule,
+    CommissionStatus,
+)
+from domain.money import minor_units
+from domain.partners.models import Enrollment
+from domain.programs.models import Program
+from domain.tracking.models import Conversion, Touchpoint
+
+CHUNK = 500
+UNPAID = (CommissionStatus.PENDING, CommissionStatus.APPROVED)
+PRICED = (CommissionKind.COMMISSION, CommissionKind.REVERSAL, CommissionKind.ADJUSTMENT)
+REFEREE_REASON = "the referred customer's reward, given by the merchant: a program cost"
+
+
+def terms_of(rule: CommissionRule) -> rules.RuleTerms:
+    return rules.RuleTerms(
+        rule_id=rule.pk,
+        version=rule.version,
+        conversion_kind=str(rule.conversion_kind),
+        percentage=rule.percentage,
+        flat_minor=rule.flat_minor,
+        tier_id=rule.tier_id,
+        enrollment_id=rule.enrollment_id,
+        priority=rule.priority,
+        starts_at=rule.starts_at,
+        ends_at=rule.ends_at,
+        recurring_months=rule.recurring_months,
+        half_life_days=rule.half_life_days,
+        cap_minor=rule.cap_minor,
+        monthly_cap_minor=rule.monthly_cap_minor,
+        minimum_minor=rule.minimum_minor,
+        archived=rule.archived,
+    )
+
+
+@dataclass(slots=True)
+class _Position:
+    """One enrollment's entries for one conversion, as far as settling needs them."""
+
+    net: int = 0  # every entry but REJECTED
+    unpaid: list[tuple[int, int, datetime]] = field(default_factory=list)  # id, amount, available
+    locked_net: int = 0  # PAID or in a payout
+    earned: int | None = None  # what the newest priced entry says the position earned
+    earned_id: int = 0
+    rejected: bool = False
+    approved: bool = False  # some unpaid entry is APPROVED
+
+
+@dataclass(frozen=True, slots=True)
+class _Conv:
+    id: int
+    kind: str
+    amount: int
+    refunded: int
+    currency: str
+    occurred_at: datetime
+    customer_id: int | None
+
+
+@dataclass(slots=True)
+class _Priced:
+    conversion: _Conv
+    enrollment_id: int
+    earned: rules.Earned | None  # None: no rule applies (earns nothing)
+    rule: rules.RuleTerms | None
+    credit_id: int | None
+    credited: int
+
+
+async def _conversions(ids: Sequence[int]) -> dict[int, _Conv]:
+    found: dict[int, _Conv] = {}
+    for chunk in _chunks(ids):
+        rows = await Conversion.filter(id__in=chunk).values_list(
+            "id", "kind", "amount_minor", "refunded_minor", "currency", "occurred_at", "customer_id"
+        )
+        for row in rows:
+            found[row[0]] = _Conv(row[0], str(row[1]), *row[2:])
+    return found
+
+
+async def _positions(ids: Sequence[int]) -> dict[tuple[int, int], _Position]:
+    positions: dict[tuple[int, int], _Position] = defaultdict(_Position)
+    for chunk in _chunks(ids):
+        rows = await (
+            Commission.filter(conversion_id__in=chunk, kind__in=PRICED)
+            .order_by("id")
+            .values_list(
+                "id", "conversion_id", "enrollment_id", "amount_minor", "status",
+                "payout_item_id", "earned_minor", "available_at",
+            )
+        )  # fmt: skip
+        for entry_id, conv, enrollment, amount, status, payout, earned, available in rows:
+            position = positions[(conv, enrollment)]
+            if status == CommissionStatus.REJECTED:
+                position.rejected = position.rejected or earned is not None
+                continue
+            position.net += amount
+            if status == CommissionStatus.PAID or payout is not None:
+                position.locked_net += amount
+            elif status in UNPAID:
+                position.unpaid.append((entry_id, amount, available))
+                position.approved = position.approved or status == CommissionStatus.APPROVED
+            if earned is not None and entry_id > position.earned_id:
+                position.earned, position.earned_id = earned, entry_id
+    return positions
+
+
+def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
+    for start in range(0, len(ids), CHUNK):
+        yield list(ids[start : start + CHUNK])
+
+
+@dataclass
+class _Writer:
+    """Collects the entries one settle appends and the unpaid entries it marks REVERSED."""
+
+    program: Program
+    now: datetime
+    reason: str | None
+    entries: list[Commission] = field(default_factory=list)
+    reversed_ids: list[int] = field(default_factory=list)
+
+    def add(self, conv: _Conv, enrollment_id: int, kind: CommissionKind, amount: int,
+            status: CommissionStatus, available_at: datetime, **extra: Any) -> None:  # fmt: skip
+        self.entries.append(
+            Commission(
+                program_id=self.program.pk,
+                enrollment_id=enrollment_id,
+                conversion_id=conv.id,
+                kind=kind,
+                amount_minor=amount,
+                currency=conv.currency,
+                status=status,
+                available_at=available_at,
+                decided_at=self.now if status != CommissionStatus.PENDING else None,
+                month=rules.month_of(conv.occurred_at),
+                reason=extra.pop("reason", self.reason),
+                **extra,
+            )
+        )
+
+    async def flush(self) -> list[Commission]:
+        for chunk in _chunks(self.reversed_ids):
+            await Commission.filter(id__in=chunk).update(
+                status=CommissionStatus.REVERSED, decided_at=self.now
+            )
+        if self.entries:
+            await Commission.bulk_create(self.entries, batch_size=CHUNK)
+        return self.entries
+
+
+def _hold_until(program: Program, conv: _Conv) -> datetime:
+    return conv.occurred_at + timedelta(days=program.hold_days)
+
+
+def _priced_extra(priced: _Priced) -> dict[str, Any]:
+    rule = priced.rule
+    return {
+        "rule_id": None if rule is None else rule.rule_id,
+        "rule_version": None if rule is None else rule.version,
+        "credit_id": priced.credit_id,
+        "credited_minor": priced.credited,
+        "earned_minor": 0 if priced.earned is None else priced.earned.amount_minor,
+        "reason": "no commission rule applies"
+        if priced.earned is None
+        else priced.earned.explanation,
+    }
+
+
+def _settle_priced(writer: _Writer, priced: _Priced, position: _Position | None) -> None:
+    """Move a repriced position to what its new credit earns (after the conversion's refunds)."""
+    conv = priced.conversion
+    earned = 0 if priced.earned is None else priced.earned.amount_minor
+    target = rules.position_target(earned, conv.amount, conv.refunded)
+    if position is None:
+        if target > 0:
+            writer.add(conv, priced.enrollment_id, CommissionKind.COMMISSION, target,
+                       CommissionStatus.PENDING, _hold_until(writer.program, conv),
+                       **_priced_extra(priced))  # fmt: skip
+        return
+    if position.rejected or target == position.net:
+        return
+    extra = _priced_extra(priced)
+    unpaid_net = sum(amount for _, amount, _ in position.unpaid)
+    if unpaid_net > 0:
+        writer.reversed_ids.extend(entry_id for entry_id, _, _ in position.unpaid)
+        writer.add(conv, priced.enrollment_id, CommissionKind.REVERSAL, -unpaid_net,
+                   CommissionStatus.REVERSED, writer.now, reason="recomputed: "
+                   + (writer.reason or "attribution or rules changed"),
+                   earned_minor=extra["earned_minor"])  # fmt: skip
+        rest = target - position.locked_net
+    else:
+        rest = target - position.net
+    if rest > 0:
+        writer.add(conv, priced.enrollment_id, CommissionKind.COMMISSION, rest,
+                   CommissionStatus.PENDING, _hold_until(writer.program, conv),
+                   **extra)  # fmt: skip
+    elif rest < 0:
+        extra["reason"] = (
+            f"less than already paid: carried into the next payout ({extra['reason']})"
+        )
+        writer.add(conv, priced.enrollment_id, CommissionKind.ADJUSTMENT, rest,
+                   CommissionStatus.APPROVED, writer.now, **extra)  # fmt: skip
+
+
+def _settle_refund(writer: _Writer, conv: _Conv, enrollment_id: int, position: _Position) -> None:
+    """Reverse a position in proportion to what of its conversion is refunded so far."""
+    if position.rejected or position.earned is None:
+        return
+    target = rules.position_target(position.earned, conv.amount, conv.refunded)
+    delta = target - position.net
+    if delta >= 0:
+        return
+    reason = f"refund: {conv.refunded} of {conv.amount} refunded, position now worth {target}"
+    if position.locked_net:  # paid already: the next payout carries it
+        status, available = CommissionStatus.APPROVED, writer.now
+    elif target == 0:  # nothing of it was paid and nothing is left: all of it is offset
+        writer.reversed_ids.extend(entry_id for entry_id, _, _ in position.unpaid)
+        status, available = CommissionStatus.REVERSED, writer.now
+    else:
+        status = CommissionStatus.APPROVED if position.approved else CommissionStatus.PENDING
+        available = max((at for _, _, at in position.unpaid), default=writer.now)
+    writer.add(conv, enrollment_id, CommissionKind.REVERSAL, delta, status, available,
+               reason=reason)  # fmt: skip
+
+
+async def reverse_refunds(program: Program, conversion_ids: Sequence[int]) -> list[Commission]:
+    """Append the REVERSAL entries the conversions' refunds so far call for."""
+    writer = _Writer(program, utcnow(), None)
+    conversions = await _conversions(conversion_ids)
+    for (conv_id, enrollment_id), position in (await _positions(conversion_ids)).items():
+        _settle_refund(writer, conversions[conv_id], enrollment_id, position)
+    return await writer.flush()
+
+
+# --- pricing --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Credit:
+    id: int
+    conversion_id: int
+    enrollment_id: int
+    amount: int
+    share: Fraction
+    touchpoint_ids: tuple[int, ...]
+
+
+async def _credits(ids: Sequence[int]) -> list[_Credit]:
+    found = []
+    for chunk in _chunks(ids):
+        rows = await AttributionCredit.filter(conversion_id__in=chunk).values_list(
+            "id", "conversion_id", "enrollment_id", "amount_minor", "points", "total", "touchpoints"
+        )
+        for credit_id, conv, enrollment, amount, points, total, touches in rows:
+            share = Fraction(int(points), int(total)) if int(total) else Fraction(0)
+            ids_ = tuple(int(t[0]) for t in touches or ())
+            found.append(_Credit(credit_id, conv, enrollment, amount, share, ids_))
+    return found
+
+
+async def _touch_times(ids: Iterable[int]) -> dict[int, datetime]:
+    wanted = sorted(set(ids))
+    times: dict[int, datetime] = {}
+    for chunk in _chunks(wanted):
+        times.update(await Touchpoint.filter(id__in=chunk).values_list("id", "occurred_at"))
+    return times
+
+
+async def _first_sales(program: Program, customers: Iterable[int]) -> dict[int, datetime]:
+    wanted = sorted(set(customers))
+    first: dict[int, datetime] = {}
+    for chunk in _chunks(wanted):
+        rows = await Conversion.filter(
+            program_id=program.pk, customer_id__in=chunk, kind="SALE", verified=True
+        ).values_list("customer_id", "occurred_at")
+        for customer, at in rows:
+            if customer not in first or at < first[customer]:
+                first[customer] = at
+    return first
+
+
+async def _tiers(ids: Iterable[int]) -> dict[int, int | None]:
+    wanted = sorted(set(ids))
+    tiers: dict[int, int | None] = {}
+    for chunk in _chunks(wanted):
+        tiers.update(await Enrollment.filter(id__in=chunk).values_list("id", "tier_id"))
+    return tiers
+
+
+async def _month_used(
+    program: Program, keys: set[tuple[int, int, str]], skip: set[tuple[int, int]]
+) -> dict[tuple[int, int, str], int]:
+    """What each (enrollment, rule, month) already earned, positions being repriced excluded."""
+    used: dict[tuple[int, int, str], int] = defaultdict(int)
+    if not keys:
+        return used
+    enrollments = sorted({k[0] for k in keys})
+    rule_ids = sorted({k[1] for k in keys})
+    months = sorted({k[2] for k in keys})
+    latest: dict[tuple[int, int], tuple[int, int, int, str]] = {}
+    for chunk in _chunks(enrollments):
+        rows = await (
+            Commission.filter(
+                program_id=program.pk, enrollment_id__in=chunk, rule_id__in=rule_ids,
+                month__in=months, earned_minor__isnull=False,
+            )
+            .exclude(status=CommissionStatus.REJECTED)
+            .values_list("id", "conversion_id", "enrollment_id", "rule_id", "month", "earned_minor")
+        )  # fmt: skip
+        for entry_id, conv, enrollment, rule_id, month, earned in rows:
+            key = (conv, enrollment)
+            if key in skip or (key in latest and latest[key][0] > entry_id):
+                continue
+            latest[key] = (entry_id, rule_id, earned, month)
+    for (_, enrollment), (_, rule_id, earned, month) in latest.items():
+        if (enrollment, rule_id, month) in keys:
+            used[(enrollment, rule_id, month)] += earned
+    return used
+
+
+async def _price(program: Program, conversion_ids: Sequence[int]) -> list[_Priced]:
+    """Price every credit of these conversions with the rules in force at each conversion."""
+    conversions = await _conversions(conversion_ids)
+    credits = await _credits(conversion_ids)
+    program_rules = [
+        terms_of(r)
+        for r in await CommissionRule.filter(program_id=program.pk, archived=False).order_by("id")
+    ]
+    touch_times = await _touch_times(t for c in credits for t in c.touchpoint_ids)
+    referred: dict[int, datetime] = {}
+    for credit in credits:
+        for touch in credit.touchpoint_ids:
+            at = touch_times.get(touch)
+            if at is not None and (credit.conversion_id not in referred
+                                   or at < referred[credit.conversion_id]):  # fmt: skip
+                referred[credit.conversion_id] = at
+    first_sales = await _first_sales(
+        program, (c.customer_id for c in conversions.values() if c.customer_id is not None)
+    )
+    tiers = await _tiers(c.enrollment_id for c in credits)
+    credits.sort(key=lambda c: (conversions[c.conversion_id].occurred_at, c.conversion_id,
+                                c.enrollment_id))  # fmt: skip
+    chosen = [
+        rules.select_rule(
+            program_rules,
+            conversions[c.conversion_id].kind,
+            c.enrollment_id,
+            tiers.get(c.enrollment_id),
+            conversions[c.conversion_id].occurred_at,
+        )
+        for c in credits
+    ]
+    capped = {
+        (c.enrollment_id, r.rule_id, rules.month_of(conversions[c.conversion_id].occurred_at))
+        for c, r in zip(credits, chosen, strict=True)
+        if r is not None and r.monthly_cap_minor is not None
+    }
+    used = await _month_used(program, capped, {(c.conversion_id, c.enrollment_id) for c in credits})
+    priced = []
+    for credit, rule in zip(credits, chosen, strict=True):
+        conv = conversions[credit.conversion_id]
+        if rule is None:
+            priced.append(_Priced(conv, credit.enrollment_id, None, None, credit.id, credit.amount))
+            continue
+        facts = rules.CreditFacts(
+            kind=conv.kind,
+            conversion_minor=conv.amount,
+            credited_minor=credit.amount,
+            share=credit.share,
+            occurred_at=conv.occurred_at,
+            referred_at=referred.get(conv.id),
+            first_sale_at=None if conv.customer_id is None else first_sales.get(conv.customer_id),
+        )
+        key = (credit.enrollment_id, rule.rule_id, rules.month_of(conv.occurred_at))
+        earned = rules.earn(rule, facts, used.get(key, 0))
+        if key in capped:
+            used[key] = used.get(key, 0) + earned.amount_minor
+        priced.append(_Priced(conv, credit.enrollment_id, earned, rule, credit.id, credit.amount))
+    return priced
+
+
+async def price_conversions(
+    program: Program, conversion_ids: Sequence[int], reason: str | None = None
+) -> list[Commission]:
+    """Price the credits of these conversions and settle their positions: COMMISSION entries
+    for new ones, corrections for ones priced before (a recompute). Positions of enrollments
+    that lost their credit are settled to zero. Referee rewards of double-sided programs are
+    recorded on each referred customer's first sale."""
+    writer = _Writer(program, utcnow(), reason)
+    priced = await _price(program, conversion_ids)
+    positions = await _positions(conversion_ids)
+    seen = set()
+    for item in priced:
+        key = (item.conversion.id, item.enrollment_id)
+        seen.add(key)
+        _settle_priced(writer, item, positions.get(key))
+    gone = [key for key in positions if key not in seen]
+    if gone:
+        conversions = await _conversions(sorted({conv for conv, _ in gone}))
+        for conv_id, enrollment_id in gone:
+            nothing = _Priced(conversions[conv_id], enrollment_id, None, None, None, 0)
+            _settle_priced(writer, nothing, positions[(conv_id, enrollment_id)])
+    await _referee_rewards(writer, priced)
+    return await writer.flush()
+
+
+async def _referee_rewards(writer: _Writer, priced: list[_Priced]) -> None:
+    program = writer.program
+    if program.referee_reward_kind is None or program.referee_reward_value is None:
+        return
+    sales: dict[int, _Priced] = {}
+    for item in priced:  # the customer's referrer: the enrollment with the largest credit
+        conv = item.conversion
+        if conv.kind != "SALE" or conv.customer_id is None:
+            continue
+        best = sales.get(conv.id)
+        if best is None or (item.credited, -item.enrollment_id) > (
+            best.credited,
+            -best.enrollment_id,
+        ):
+            sales[conv.id] = item
+    if not sales:
+        return
+    customers = sorted(
+        {c for c in (item.conversion.customer_id for item in sales.values()) if c is not None}
+    )
+    rewarded: set[int] = set()
+    first: dict[int, tuple[datetime, int]] = {}
+    for chunk in _chunks(customers):
+        rewarded.update(
+            row[0]
+            for row in await Commission.filter(
+                program_id=program.pk, kind=CommissionKind.REFEREE_REWARD,
+                conversion__customer_id__in=chunk,
+            ).values_list("conversion__customer_id")
+        )  # fmt: skip
+        rows = await Conversion.filter(
+            program_id=program.pk, customer_id__in=chunk, kind="SALE", verified=True
+        ).values_list("customer_id", "occurred_at", "id")
+        for customer, at, conv_id in rows:
+            if customer not in first or (at, conv_id) < first[customer]:
+                first[customer] = (at, conv_id)
+    digits = minor_units(program.currency)
+    value = Decimal(program.referee_reward_value)
+    for conv_id, item in sorted(sales.items()):
+        customer = item.conversion.customer_id
+        if (
+            customer is None
+            or customer in rewarded
+            or first.get(customer, (None, -1))[1] != conv_id
+        ):
+            continue
+        rewarded.add(customer)
+        cost = rules.referee_reward_minor(
+            str(program.referee_reward_kind), value, item.conversion.amount, digits
+        )
+        if cost > 0:
+            offer = f"{program.referee_reward_kind} {program.referee_reward_value}"
+            writer.add(item.conversion, item.enrollment_id, CommissionKind.REFEREE_REWARD, cost,
+                       CommissionStatus.PAID, writer.now,
+                       reason=f"{offer}: {REFEREE_REASON}")  # fmt: skip

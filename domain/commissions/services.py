@@ -1,0 +1,465 @@
+"""Use cases of commissions: rules and their history, approvals, rejections, payouts, balances.
+
+Every change is audited with who made it, in the transaction of the change.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from tortoise.functions import Sum
+from tortoise.transactions import in_transaction
+
+from domain.actor import Actor
+from domain.audit import services as audit
+from domain.clock import utcnow
+from domain.commissions import specs
+from domain.commissions.models import (
+    Commission,
+    CommissionKind,
+    CommissionRule,
+    CommissionRuleVersion,
+    CommissionStatus,
+    PayoutBatch,
+    PayoutItem,
+    PayoutStatus,
+)
+from domain.errors import DomainError, ErrorCode, ErrorCollector, not_found
+from domain.pagination import Page, PageRequest, by_ids, paginate
+from domain.partners.models import Enrollment
+from domain.programs.models import Program, Tier
+
+CHUNK = 500
+MAX_REASON = 1000
+MAX_REFERENCE = 200
+UNPAID = (CommissionStatus.PENDING, CommissionStatus.APPROVED)
+
+
+async def _program(program_id: int, field: str = "programId", lock: bool = False) -> Program:
+    query = Program.filter(id=program_id)
+    program = await (query.select_for_update() if lock else query).first()
+    if program is None:
+        raise not_found([field], "program")
+    return program
+
+
+# --- rules ----------------------------------------------------------------------------------
+
+
+def _rule_values(rule: CommissionRule) -> dict[str, Any]:
+    return {name: getattr(rule, name) for name in (*specs.PLAIN, *specs.MONEY.values(), "archived")}
+
+
+async def _check_scope(errors: ErrorCollector, program: Program, values: dict[str, Any]) -> None:
+    tier_id, enrollment_id = values.get("tier_id"), values.get("enrollment_id")
+    if tier_id is not None and not await Tier.filter(id=tier_id, program_id=program.pk).exists():
+        errors.add(ErrorCode.NOT_FOUND, ["tierId"], "tier not found in this program")
+    if (
+        enrollment_id is not None
+        and not await Enrollment.filter(id=enrollment_id, program_id=program.pk).exists()
+    ):
+        errors.add(ErrorCode.NOT_FOUND, ["enrollmentId"], "enrollment not found in this program")
+
+
+async def _save_version(actor: Actor, action: str, rule: CommissionRule,
+                        before: dict[str, Any] | None, currency: str) -> None:  # fmt: skip
+    terms = specs.terms_json(_rule_values(rule), currency)
+    await CommissionRuleVersion.create(rule_id=rule.pk, version=rule.version, terms=terms)
+    before_json = None if before is None else specs.terms_json(before, currency)
+    await audit.record(actor, action, rule, before_json, {**terms, "version": rule.version})
+
+
+async def create_rule(actor: Actor, program_id: int, spec: specs.RuleSpec) -> CommissionRule:
+    """A new rule (version 1). It prices conversions credited from now on; a recompute
+    applies it to earlier ones."""
+    program = await _program(program_id)
+    errors = ErrorCollector()
+    given = spec.given()
+    if given.get("conversion_kind") is None:
+        errors.invalid(["conversionKind"], "required")
+    values = specs.columns(errors, given, program.currency)
+    specs.check_whole(errors, values)
+    await _check_scope(errors, program, values)
+    errors.raise_if_any()
+    async with in_transaction():
+        rule = await CommissionRule.create(program_id=program.pk, version=1, **values)
+        await _save_version(actor, "createCommissionRule", rule, None, program.currency)
+    return rule
+
+
+async def update_rule(actor: Actor, rule_id: int, spec: specs.RuleSpec) -> CommissionRule:
+    """Change a rule: a new version; entries priced before keep the version they used."""
+    async with in_transaction():
+        rule = await CommissionRule.filter(id=rule_id).select_for_update().first()
+        if rule is None:
+            raise not_found(["id"], "commission rule")
+        if rule.archived:
+            raise DomainError(ErrorCode.CONFLICT, ["id"], "an archived rule cannot change")
+        program = await _program(rule.program_id)
+        errors = ErrorCollector()
+        if "conversion_kind" in spec.given() and spec.conversion_kind is None:
+            errors.invalid(["conversionKind"], "cannot be cleared")
+        changes = specs.columns(errors, spec.given(), program.currency)
+        before = _rule_values(rule)
+        after = {**before, **changes}
+        specs.check_whole(errors, after)
+        await _check_scope(errors, program, changes)
+        errors.raise_if_any()
+        if after == before:
+            return rule
+        for name, value in changes.items():
+            setattr(rule, name, value)
+        rule.version += 1
+        await rule.save()
+        await _save_version(actor, "updateCommissionRule", rule, before, program.currency)
+    return rule
+
+
+async def archive_rule(actor: Actor, rule_id: int) -> CommissionRule:
+    """Stop a rule pricing new conversions; its entries and history stay."""
+    async with in_transaction():
+        rule = await CommissionRule.filter(id=rule_id).select_for_update().first()
+        if rule is None:
+            raise not_found(["id"], "commission rule")
+        if rule.archived:
+            return rule
+        before = _rule_values(rule)
+        rule.archived = True
+        rule.version += 1
+        await rule.save()
+        program = await _program(rule.program_id)
+        await _save_version(actor, "archiveCommissionRule", rule, before, program.currency)
+    return rule
+
+
+async def rules_of(program_id: int, include_archived: bool = True) -> list[CommissionRule]:
+    query = CommissionRule.filter(program_id=program_id)
+    if not include_archived:
+        query = query.filter(archived=False)
+    return await query.order_by("id")
+
+
+async def rule_versions(rule_id: int) -> list[CommissionRuleVersion]:
+    return await CommissionRuleVersion.filter(rule_id=rule_id).order_by("version")
+
+
+async def rules_by_ids(ids: list[int]) -> list[CommissionRule | None]:
+    return await by_ids(CommissionRule, ids)
+
+
+# --- entries and balances -------------------------------------------------------------------
+
+
+async def commissions_by_ids(ids: list[int]) -> list[Commission | None]:
+    return await by_ids(Commission, ids)
+
+
+async def commissions_of(
+    enrollment_id: int, status: CommissionStatus | None, page: PageRequest
+) -> Page[Commission]:
+    """An enrollment's entries, newest first (referee rewards are the program's, not its)."""
+    query = Commission.filter(enrollment_id=enrollment_id).exclude(
+        kind=CommissionKind.REFEREE_REWARD
+    )
+    if status is not None:
+        query = query.filter(status=status)
+    return await paginate(query, PageRequest(page.limit, page.after, descending=True))
+
+
+async def commissions_of_program(
+    program_id: int, status: CommissionStatus | None, page: PageRequest
+) -> Page[Commission]:
+    query = Commission.filter(program_id=program_id)
+    if status is not None:
+        query = query.filter(status=status)
+    return await paginate(query, PageRequest(page.limit, page.after, descending=True))
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """Per currency, in minor units: the sums of an enrollment's entries by status."""
+
+    pending: dict[str, int]
+    approved: dict[str, int]
+    paid: dict[str, int]
+
+
+async def balances(enrollment_ids: Sequence[int]) -> dict[int, Balance]:
+    """What each enrollment has pending, approved and paid: always the sum of its entries
+    (REVERSED entries offset each other, REJECTED ones count for nothing, referee rewards are
+    program costs). One indexed GROUP BY."""
+    found: dict[int, dict[str, dict[str, int]]] = {
+        e: {"PENDING": {}, "APPROVED": {}, "PAID": {}} for e in enrollment_ids
+    }
+    for start in range(0, len(enrollment_ids), CHUNK):
+        chunk = list(enrollment_ids[start : start + CHUNK])
+        rows = await (
+            Commission.filter(
+                enrollment_id__in=chunk,
+                status__in=(CommissionStatus.PENDING, CommissionStatus.APPROVED,
+                            CommissionStatus.PAID),
+                kind__in=(CommissionKind.COMMISSION, CommissionKind.BONUS,
+                          CommissionKind.REVERSAL, CommissionKind.ADJUSTMENT),
+            )
+            .annotate(total=Sum("amount_minor"))
+            .group_by("enrollment_id", "status", "currency")
+            .values_list("enrollment_id", "status", "currency", "total")
+        )  # fmt: skip
+        for enrollment, status, currency, total in rows:
+            if total:
+                found[enrollment][str(status)][currency] = int(total)
+    return {e: Balance(b["PENDING"], b["APPROVED"], b["PAID"]) for e, b in found.items()}
+
+
+# --- approvals and rejections ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Changed:
+    """Entries a mutation moved: how many, and the first of them to show."""
+
+    count: int
+    ids: list[int]
+
+
+async def approve(
+    actor: Actor,
+    program_id: int,
+    ids: Sequence[int] | None = None,
+    available_before: datetime | None = None,
+    now: datetime | None = None,
+) -> Changed:
+    """Approve PENDING entries whose hold has ended (`availableAt` at or before the cutoff:
+    now, or `available_before` if earlier). Naming `ids` approves those (in this program and
+    PENDING) even inside their hold: an admin's explicit decision, audited."""
+    now = now or utcnow()
+    program = await _program(program_id)
+    query = Commission.filter(program_id=program.pk, status=CommissionStatus.PENDING).exclude(
+        kind=CommissionKind.REFEREE_REWARD
+    )
+    if ids is not None:
+        wanted = await _own(program, ids)
+        query = query.filter(id__in=wanted)
+        if available_before is not None:
+            query = query.filter(available_at__lte=available_before)
+    else:
+        cutoff = now if available_before is None or available_before > now else available_before
+        query = query.filter(available_at__lte=cutoff)
+    async with in_transaction():
+        chosen = [row[0] for row in await query.order_by("id").values_list("id")]
+        moved = 0
+        for start in range(0, len(chosen), CHUNK):
+            moved += await Commission.filter(
+                id__in=chosen[start : start + CHUNK], status=CommissionStatus.PENDING
+            ).update(status=CommissionStatus.APPROVED, decided_at=now)
+        if moved != len(chosen):
+            raise DomainError(ErrorCode.CONFLICT, ["ids"], "entries changed meanwhile: retry")
+        if chosen:
+            after = {"approved": len(chosen), "commissionIds": chosen,
+                     "availableBefore": None if available_before is None
+                     else available_before.isoformat()}  # fmt: skip
+            await audit.record(actor, "approveCommissions", program, after=after)
+    return Changed(len(chosen), chosen)
+
+
+async def _own(program: Program, ids: Sequence[int]) -> list[int]:
+    """The ids, all of which must be entries of this program (else NOT_FOUND, nothing done)."""
+    wanted = sorted(set(ids))
+    found: set[int] = set()
+    for start in range(0, len(wanted), CHUNK):
+        query = Commission.filter(id__in=wanted[start : start + CHUNK], program_id=program.pk)
+        found.update(row[0] for row in await query.values_list("id"))
+    missing = [i for i, entry in enumerate(ids) if entry not in found]
+    if missing:
+        raise not_found(["ids", str(missing[0])], "commission")
+    return wanted
+
+
+async def approve_due(actor: Actor, now: datetime | None = None) -> dict[int, int]:
+    """Approve what is due in every active program (the `approve-due` command)."""
+    done = {}
+    for (program_id,) in await Program.all().order_by("id").values_list("id"):
+        changed = await approve(actor, program_id, now=now)
+        if changed.count:
+            done[program_id] = changed.count
+    return done
+
+
+async def reject(actor: Actor, ids: Sequence[int], reason: str) -> Changed:
+    """Reject unpaid entries with a reason. Rejecting a COMMISSION rejects the rest of its
+    position (the enrollment's other unpaid entries for that conversion) with it; an entry
+    that is paid or in a payout cannot be rejected: a REVERSAL or ADJUSTMENT corrects it."""
+    reason = (reason or "").strip()
+    if not reason or len(reason) > MAX_REASON:
+        raise DomainError(
+            ErrorCode.INVALID, ["reason"], f"give a reason of 1 to {MAX_REASON} characters"
+        )
+    if not ids:
+        raise DomainError(ErrorCode.INVALID, ["ids"], "give at least one commission")
+    now = utcnow()
+    async with in_transaction():
+        entries = {
+            c.pk: c for c in await Commission.filter(id__in=sorted(set(ids))).select_for_update()
+        }
+        for index, entry_id in enumerate(ids):
+            entry = entries.get(entry_id)
+            path = ["ids", str(index)]
+            if entry is None:
+                raise not_found(path, "commission")
+            if entry.kind is CommissionKind.REFEREE_REWARD:
+                raise DomainError(ErrorCode.INVALID, path, "a referee reward is not the partner's")
+            if entry.status not in UNPAID or entry.payout_item_id is not None:
+                raise DomainError(
+                    ErrorCode.CONFLICT, path, f"a {entry.status} entry cannot be rejected"
+                )
+        chosen = set(entries)
+        positions = sorted(
+            (e.conversion_id, e.enrollment_id)
+            for e in entries.values()
+            if e.kind is CommissionKind.COMMISSION and e.conversion_id is not None
+        )
+        for conversion_id, enrollment_id in positions:
+            rows = (
+                await Commission.filter(conversion_id=conversion_id, enrollment_id=enrollment_id)
+                .exclude(kind=CommissionKind.REFEREE_REWARD)
+                .values_list("id", "status", "payout_item_id")
+            )
+            for entry_id, status, payout in rows:
+                if status == CommissionStatus.PAID or payout is not None:
+                    message = "part of this conversion's commission is paid already"
+                    raise DomainError(ErrorCode.CONFLICT, ["ids"], message)
+                if status in UNPAID:
+                    chosen.add(entry_id)
+        ordered = sorted(chosen)
+        await Commission.filter(id__in=ordered).update(
+            status=CommissionStatus.REJECTED, decided_at=now, reason=reason
+        )
+        programs = {e.program_id for e in entries.values()}
+        for program_id in sorted(programs):
+            program = await Program.get(id=program_id)
+            after = {"rejected": len(ordered), "commissionIds": ordered}
+            await audit.record(actor, "rejectCommissions", program, reason=reason, after=after)
+    return Changed(len(ordered), ordered)
+
+
+# --- payouts --------------------------------------------------------------------------------
+
+
+async def create_payout_batch(
+    actor: Actor, program_id: int, minimum_minor: int
+) -> PayoutBatch | None:
+    """Gather every APPROVED entry not yet in a payout, per enrollment, for the enrollments
+    whose total reaches `minimum_minor` (and is above zero: a negative total, a reversal after
+    payment, waits to be carried into a later payout). One transaction; the program row is
+    locked and each entry is claimed only if still unclaimed, so two admins at once can never
+    put an entry into two payouts. None when nothing is due."""
+    if minimum_minor < 0:
+        raise DomainError(ErrorCode.INVALID, ["minimumAmount"], "must not be negative")
+    async with in_transaction():
+        program = await _program(program_id, lock=True)
+        rows = await (
+            Commission.filter(program_id=program.pk, status=CommissionStatus.APPROVED,
+                              payout_item_id__isnull=True)
+            .exclude(kind=CommissionKind.REFEREE_REWARD)
+            .annotate(total=Sum("amount_minor"))
+            .group_by("enrollment_id", "currency")
+            .values_list("enrollment_id", "currency", "total")
+        )  # fmt: skip
+        due = sorted(
+            (e, cur, int(total)) for e, cur, total in rows
+            if int(total) > 0 and int(total) >= minimum_minor and cur == program.currency
+        )  # fmt: skip
+        if not due:
+            return None
+        batch = await PayoutBatch.create(
+            program_id=program.pk, currency=program.currency, minimum_minor=minimum_minor
+        )
+        items = [PayoutItem(batch_id=batch.pk, enrollment_id=e, amount_minor=total, currency=cur)
+                 for e, cur, total in due]  # fmt: skip
+        await PayoutItem.bulk_create(items, batch_size=CHUNK)
+        item_ids = dict(
+            await PayoutItem.filter(batch_id=batch.pk).values_list("enrollment_id", "id")
+        )
+        claimed = 0
+        for enrollment_id, currency, total in due:
+            moved = await Commission.filter(
+                program_id=program.pk, enrollment_id=enrollment_id, currency=currency,
+                status=CommissionStatus.APPROVED, payout_item_id__isnull=True,
+            ).exclude(kind=CommissionKind.REFEREE_REWARD).update(
+                payout_item_id=item_ids[enrollment_id]
+            )  # fmt: skip
+            claimed += moved
+            summed = (
+                await Commission.filter(payout_item_id=item_ids[enrollment_id])
+                .annotate(total=Sum("amount_minor"))
+                .values_list("total")
+            )
+            if int(summed[0][0] or 0) != total:
+                raise DomainError(ErrorCode.CONFLICT, ["programId"],
+                                  "entries changed while the payout was made: retry")  # fmt: skip
+        await audit.record(actor, "createPayoutBatch", batch, after={
+            "programId": program.pk, "items": len(due), "entries": claimed,
+            "total": sum(t for _, _, t in due), "currency": program.currency,
+            "minimumMinor": minimum_minor})  # fmt: skip
+    return batch
+
+
+async def mark_payout_paid(actor: Actor, batch_id: int, reference: str) -> PayoutBatch:
+    """The payment provider paid the batch: its entries become PAID. Marking it again with
+    the same reference changes nothing; with another one is a CONFLICT."""
+    reference = (reference or "").strip()
+    if not (1 <= len(reference) <= MAX_REFERENCE):
+        raise DomainError(
+            ErrorCode.INVALID, ["reference"], f"must be 1 to {MAX_REFERENCE} characters"
+        )
+    now = utcnow()
+    async with in_transaction():
+        batch = await PayoutBatch.filter(id=batch_id).select_for_update().first()
+        if batch is None:
+            raise not_found(["id"], "payout batch")
+        if batch.status is PayoutStatus.PAID:
+            if batch.reference == reference:
+                return batch
+            raise DomainError(ErrorCode.CONFLICT, ["reference"], "the batch is paid already")
+        item_ids = [row[0] for row in await PayoutItem.filter(batch_id=batch.pk).values_list("id")]
+        for start in range(0, len(item_ids), CHUNK):
+            await Commission.filter(payout_item_id__in=item_ids[start : start + CHUNK]).update(
+                status=CommissionStatus.PAID, decided_at=now
+            )
+        batch.status, batch.reference, batch.paid_at = PayoutStatus.PAID, reference, now
+        await batch.save(update_fields=["status", "reference", "paid_at"])
+        await audit.record(actor, "markPayoutPaid", batch, {"status": "PENDING"},
+                           {"status": "PAID", "reference": reference})  # fmt: skip
+    return batch
+
+
+async def payout_batches(program_id: int, page: PageRequest) -> Page[PayoutBatch]:
+    return await paginate(
+        PayoutBatch.filter(program_id=program_id),
+        PageRequest(page.limit, page.after, descending=True),
+    )
+
+
+async def payout_batches_by_ids(ids: list[int]) -> list[PayoutBatch | None]:
+    return await by_ids(PayoutBatch, ids)
+
+
+async def payout_items(batch_ids: Sequence[int]) -> dict[int, list[PayoutItem]]:
+    found: dict[int, list[PayoutItem]] = defaultdict(list)
+    for item in await PayoutItem.filter(batch_id__in=list(batch_ids)).order_by("id"):
+        found[item.batch_id].append(item)
+    return found
+
+
+async def item_commissions(item_ids: Sequence[int]) -> dict[int, list[Commission]]:
+    found: dict[int, list[Commission]] = defaultdict(list)
+    for start in range(0, len(item_ids), CHUNK):
+        chunk = list(item_ids[start : start + CHUNK])
+        for entry in await Commission.filter(payout_item_id__in=chunk).order_by("id"):
+            if entry.payout_item_id is not None:
+                found[entry.payout_item_id].append(entry)
+    return found
