@@ -16,8 +16,9 @@ written into the entry's explanation so a partner can follow it):
    conversion, split like the credit).
 5. **Decay.** With `halfLifeDays`, the amount halves every half-life between the referral (the
    first touchpoint of the conversion's journey) and the conversion.
-6. **Caps.** At most `capAmount` per conversion, and at most `monthlyCapAmount` per enrollment
-   and rule in a calendar month (UTC) of `occurredAt`, counting what earlier conversions used.
+6. **Caps.** At most `capAmount` per conversion (for each enrollment credited on it), and
+   at most `monthlyCapAmount` per enrollment and rule in a calendar month (UTC) of
+   `occurredAt`, counting what earlier conversions used.
 7. **Rounding.** Every step above is exact (fractions; the decay factor to 34 significant
    digits); the result is rounded half-even to minor units once, at the end.
 
@@ -32,7 +33,7 @@ from __future__ import annotations
 import calendar
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Context, Decimal
 from fractions import Fraction
 
@@ -112,6 +113,8 @@ def add_months(at: datetime, months: int) -> datetime:
 
 def month_of(at: datetime) -> str:
     """The calendar month (UTC) a monthly cap counts in, as `YYYY-MM`."""
+    if at.tzinfo is not None:
+        at = at.astimezone(UTC)
     return f"{at.year:04d}-{at.month:02d}"
 
 
@@ -161,13 +164,13 @@ def earn(rule: RuleTerms, facts: CreditFacts, month_used_minor: int = 0) -> Earn
     steps = [f"rule {rule.rule_id} v{rule.version}"]
     if rule.minimum_minor is not None and facts.conversion_minor < rule.minimum_minor:
         steps.append(f"amount {facts.conversion_minor} below the minimum {rule.minimum_minor}")
-        return Earned(0, tuple(steps))
+        return Earned(0, (*steps, "= 0"))
     if facts.kind == "RENEWAL" and rule.recurring_months is not None:
         start = facts.first_sale_at or facts.referred_at or facts.occurred_at
         until = add_months(start, rule.recurring_months)
         if facts.occurred_at >= until:
             steps.append(f"recurring for {rule.recurring_months} months: ended {until.isoformat()}")
-            return Earned(0, tuple(steps))
+            return Earned(0, (*steps, "= 0"))
         steps.append(f"recurring until {until.isoformat()}")
     if rule.percentage is not None:
         amount = Fraction(facts.credited_minor) * Fraction(rule.percentage) / 100

@@ -377,11 +377,6 @@ def test_explanation_of_the_monthly_cap_says_what_was_left() -> None:
     assert earned.steps[-1] == "= 1000"
 
 
-@pytest.mark.xfail(
-    reason="earn() returns early for the minimum and an ended recurring window without a "
-    "final '= 0' step, unlike every other explanation",
-    strict=True,
-)
 @pytest.mark.parametrize(
     ("terms", "credit"),
     [
