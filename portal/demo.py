@@ -11,6 +11,9 @@ from decimal import Decimal
 from domain.actor import Actor
 from domain.attribution import services as attribution
 from domain.clock import utcnow
+from domain.commissions import services as commissions
+from domain.commissions.models import Commission, CommissionKind, CommissionStatus
+from domain.commissions.specs import RuleSpec
 from domain.identity import services as identity
 from domain.identity.models import User, UserKind
 from domain.identity.passwords import hash_password
@@ -22,10 +25,11 @@ from domain.programs.models import (
     FunnelRole,
     Program,
     RewardKind,
+    Tier,
     TierMetric,
 )
 from domain.programs.rules import AttributionSettings, RewardOffer, TierSpec
-from domain.tracking import deals, links
+from domain.tracking import deals, ingest, links
 from domain.tracking.models import (
     Conversion,
     ConversionKind,
@@ -110,7 +114,9 @@ async def seed_demo() -> DemoCredentials:
                 await partners.enroll_partner(actor, program.id, partner.id, tier.id, code)
             )
         await _seed_journeys(program, enrollments)
+        await _seed_commission_rules(actor, program, tiers)
         await attribution.recompute(actor, program.id, None, None)
+        await _seed_payouts_and_refunds(actor, program)
         await _seed_links_and_deals(actor, enrollments)
     first = await Partner.get(email=PARTNERS[0][1])
     partner_password = await _user_with_new_password(PARTNERS[0][1], UserKind.PARTNER, first)
@@ -171,6 +177,46 @@ async def _seed_journeys(program: Program, enrollments: list[Enrollment]) -> Non
                 occurred_at=sale_at + timedelta(days=30),
                 customer_id=customer.pk,
             )
+
+
+async def _seed_commission_rules(actor: Actor, program: Program, tiers: dict[int, Tier]) -> None:
+    """20 % of every credited sale, 30 % for Gold; renewals earn 10 % for twelve months after
+    the first sale, halving every 180 days since the referral; a flat 5 EUR per lead."""
+    rules = [
+        RuleSpec(conversion_kind=ConversionKind.SALE, name="Sales", percentage=Decimal("20")),
+        RuleSpec(
+            conversion_kind=ConversionKind.SALE,
+            name="Gold sales",
+            percentage=Decimal("30"),
+            tier_id=tiers[3].pk,
+        ),
+        RuleSpec(
+            conversion_kind=ConversionKind.RENEWAL,
+            name="Renewals, first year",
+            percentage=Decimal("10"),
+            recurring_months=12,
+            half_life_days=180.0,
+        ),
+        RuleSpec(conversion_kind=ConversionKind.LEAD, name="Leads", flat_amount=Decimal("5")),
+    ]
+    for spec in rules:
+        await commissions.create_rule(actor, program.pk, spec)
+
+
+async def _seed_payouts_and_refunds(actor: Actor, program: Program) -> None:
+    """What is past the hold is approved and paid in one batch; then one paid sale is refunded
+    in part (its reversal waits for the next payout) and one unpaid sale in full."""
+    await commissions.approve(actor, program.pk)
+    batch = await commissions.create_payout_batch(actor, program.pk, 5_000)
+    if batch is not None:
+        await commissions.mark_payout_paid(actor, batch.pk, "DEMO-SEPA-0001")
+    sales = Commission.filter(program_id=program.pk, kind=CommissionKind.COMMISSION).order_by("id")
+    paid = await sales.filter(status=CommissionStatus.PAID).first()
+    pending = await sales.filter(status=CommissionStatus.PENDING).first()
+    for entry, amount in ((paid, Decimal("10.00")), (pending, None)):
+        if entry is not None and entry.conversion_id is not None:
+            conversion = await Conversion.get(id=entry.conversion_id)
+            await ingest.refund_conversion(actor, program.pk, conversion.external_id, amount)
 
 
 async def _seed_links_and_deals(actor: Actor, enrollments: list[Enrollment]) -> None:
