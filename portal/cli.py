@@ -7,8 +7,9 @@ import getpass
 import logging
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import typer
 
@@ -79,6 +80,72 @@ def export_schema() -> None:
     from api.schema import build_schema
 
     sys.stdout.write(build_schema().as_str() + "\n")
+
+
+AT = "'--at'"
+
+
+def _instant(value: str | None) -> datetime | None:
+    """`--at`: an ISO 8601 date-time with an offset, not later than now."""
+    if value is None:
+        return None
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not an ISO 8601 date-time", param_hint=AT) from None
+    if at.tzinfo is None:
+        message = "give an offset, such as 2026-01-31T00:00:00Z or +02:00"
+        raise typer.BadParameter(message, param_hint=AT)
+    if at > datetime.now(UTC):
+        raise typer.BadParameter("must not be later than now", param_hint=AT)
+    return at.astimezone(UTC)
+
+
+async def _approve_due(at: datetime | None) -> list[tuple[str, str, int]]:
+    """(program name, global ID, entries approved) for each program where some were due."""
+    from api.relay import to_global_id
+    from domain.actor import Actor
+    from domain.commissions import services as commissions
+    from domain.programs import services as programs
+
+    done = await commissions.approve_due(Actor.system("approve-due"), now=at)
+    ids = sorted(done)
+    found = await programs.programs_by_ids(ids)
+    names = {p.pk: p.name for p in found if p is not None}
+    return [(names.get(pk, "?"), to_global_id("Program", pk), done[pk]) for pk in ids]
+
+
+@app.command("approve-due")
+def approve_due(
+    at: str | None = typer.Option(
+        None,
+        help="Approve what was due at this ISO 8601 date-time with an offset (default now); "
+        "not later than now.",
+    ),
+) -> None:
+    """Approve the PENDING commissions whose hold has ended, in every program (for cron).
+
+    It applies no migrations: a scheduled job must not change the schema under the service."""
+    from tortoise.exceptions import OperationalError
+
+    from domain.errors import DomainError, DomainErrors
+
+    cutoff = _instant(at)
+    settings = _settings()
+    try:
+        done = asyncio.run(_with_database(settings, _approve_due(cutoff)))
+    except (DomainError, DomainErrors) as exc:
+        typer.secho(f"refused: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+    except OperationalError as exc:
+        message = f"database error: {exc} (a new database needs `partnergraph migrate` first)"
+        typer.secho(message, fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+    total = 0
+    for name, program_id, count in cast("list[tuple[str, str, int]]", done):
+        typer.echo(f"{name} ({program_id}): {count} approved")
+        total += count
+    typer.echo(f"total: {total} approved")
 
 
 def _print_demo(host: str, port: int, creds: DemoCredentials) -> None:
