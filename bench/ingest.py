@@ -11,6 +11,8 @@ calls of the domain function the mutation calls (`domain.tracking.ingest.record_
 stitches that visitor's touchpoints), a few a new customer, `--codes` of them a referral code
 entered at checkout; each is attributed and its credits stored in the call. Then one more call
 of 1000 through HTTP (the real app, a real admin JWT) to show what GraphQL adds.
+Each credit is priced into the commission ledger in the same call (a decaying percentage rule
+with a monthly cap, a referee reward on first sales); `--no-commissions` leaves the rule out.
 Bar (issue 4): at least 2,000 conversions per second on SQLite, attribution included.
 Figures: bench/README.md.
 """
@@ -40,9 +42,10 @@ from domain import db  # noqa: E402
 from domain.actor import Actor  # noqa: E402
 from domain.attribution.models import AttributionCredit  # noqa: E402
 from domain.clock import epoch_us  # noqa: E402
+from domain.commissions.models import Commission, CommissionRule  # noqa: E402
 from domain.identity import services as identity  # noqa: E402
 from domain.identity.models import UserKind  # noqa: E402
-from domain.programs.models import AttributionModelKind, Program  # noqa: E402
+from domain.programs.models import AttributionModelKind, Program, RewardKind  # noqa: E402
 from domain.settings import Settings  # noqa: E402
 from domain.tracking import ingest  # noqa: E402
 from domain.tracking.ingest_rules import ConversionSpec, Identity  # noqa: E402
@@ -68,7 +71,13 @@ async def generate(args: argparse.Namespace, rng: random.Random) -> tuple[int, l
     program = await Program.create(
         name="Bench", currency="EUR", destination_url="https://bench.example/",
         attribution_model=AttributionModelKind.LINEAR,
+        referee_reward_kind=RewardKind.FLAT_CREDIT, referee_reward_value=Decimal("5"),
     )  # fmt: skip
+    if not args.no_commissions:  # every credit priced: a decaying percentage, a monthly cap
+        await CommissionRule.create(
+            program_id=program.pk, conversion_kind=ConversionKind.SALE, percentage=Decimal(20),
+            half_life_days=30.0, monthly_cap_minor=500_000,
+        )  # fmt: skip
     now = _stamp(datetime.now(UTC))
     await conn.execute_many(
         "INSERT INTO partners (name, email, status, created_at) VALUES (?, ?, 'ACTIVE', ?)",
@@ -196,8 +205,10 @@ async def run(args: argparse.Namespace) -> None:
             rate = total / sum(times)
             verdict = "ok" if rate >= BAR_PER_SECOND else "FAIL"
             credits = await AttributionCredit.all().count()
+            entries = await Commission.all().count()
             print(
-                f"domain: {total} conversions in {sum(times):.2f} s ({credits} credits): "
+                f"domain: {total} conversions in {sum(times):.2f} s ({credits} credits, "
+                f"{entries} ledger entries): "
                 f"{rate:.0f}/s; per call of {BATCH}: best {min(times):.3f} s, median "
                 f"{statistics.median(times):.3f} s   bar >= {BAR_PER_SECOND}/s: {verdict}"
             )
@@ -217,6 +228,9 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=10)
     parser.add_argument("--codes", type=float, default=0.02)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--no-commissions", action="store_true", help="no commission rule (attribution only)"
+    )
     parser.add_argument("--database", help="a sqlite:// URL (default: a temporary file)")
     args = parser.parse_args()
     print(f"Python {sys.version.split()[0]}")

@@ -19,6 +19,7 @@ Call these inside the transaction of the change they follow.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -27,8 +28,9 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from domain.attribution.models import AttributionCredit
-from domain.clock import utcnow
+from tortoise import connections
+
+from domain.clock import from_epoch_us, utcnow
 from domain.commissions import rules
 from domain.commissions.models import (
     Commission,
@@ -37,9 +39,8 @@ from domain.commissions.models import (
     CommissionStatus,
 )
 from domain.money import minor_units
-from domain.partners.models import Enrollment
+from domain.pagination import in_list
 from domain.programs.models import Program
-from domain.tracking.models import Conversion, Touchpoint
 
 CHUNK = 500
 UNPAID = (CommissionStatus.PENDING, CommissionStatus.APPROVED)
@@ -102,29 +103,46 @@ class _Priced:
     credited: int
 
 
+async def _select(sql: str, params: Sequence[Any]) -> list[Any]:
+    """Rows of hand-written SQL (`{}` marks each parameter): the ORM's IN filters cost more
+    than the queries themselves on this path, which runs for every ingested batch."""
+    connection = connections.get("default")
+    sqlite = connection.capabilities.dialect == "sqlite"
+    marks = ["?" if sqlite else f"${n}" for n in range(1, len(params) + 1)]
+    _, rows = await connection.execute_query(sql.format(*marks), list(params))
+    return list(rows)
+
+
+def _instant(value: datetime | str) -> datetime:
+    """A stored date-time: SQLite answers ISO 8601 text, PostgreSQL a datetime."""
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
 async def _conversions(ids: Sequence[int]) -> dict[int, _Conv]:
     found: dict[int, _Conv] = {}
     for chunk in _chunks(ids):
-        rows = await Conversion.filter(id__in=chunk).values_list(
-            "id", "kind", "amount_minor", "refunded_minor", "currency", "occurred_at", "customer_id"
+        rows = await _select(
+            "SELECT id, kind, amount_minor, refunded_minor, currency, occurred_at, customer_id "
+            f"FROM conversions WHERE id IN ({in_list(len(chunk))})",
+            chunk,
         )
-        for row in rows:
-            found[row[0]] = _Conv(row[0], str(row[1]), *row[2:])
+        for conv, kind, amount, refunded, currency, at, customer in rows:
+            found[conv] = _Conv(conv, kind, amount, refunded, currency, _instant(at), customer)
     return found
 
 
 async def _positions(ids: Sequence[int]) -> dict[tuple[int, int], _Position]:
     positions: dict[tuple[int, int], _Position] = defaultdict(_Position)
     for chunk in _chunks(ids):
-        rows = await (
-            Commission.filter(conversion_id__in=chunk, kind__in=PRICED)
-            .order_by("id")
-            .values_list(
-                "id", "conversion_id", "enrollment_id", "amount_minor", "status",
-                "payout_item_id", "earned_minor", "available_at",
-            )
-        )  # fmt: skip
-        for entry_id, conv, enrollment, amount, status, payout, earned, available in rows:
+        rows = await _select(
+            "SELECT id, conversion_id, enrollment_id, amount_minor, status, payout_item_id, "
+            "earned_minor, available_at FROM commissions WHERE conversion_id IN "
+            f"({in_list(len(chunk))}) AND kind IN ('COMMISSION', 'REVERSAL', 'ADJUSTMENT') "
+            "ORDER BY id",
+            chunk,
+        )
+        for entry_id, conv, enrollment, amount, status, payout, earned, at in rows:
+            available = _instant(at)
             position = positions[(conv, enrollment)]
             if status == CommissionStatus.REJECTED:
                 position.rejected = position.rejected or earned is not None
@@ -145,21 +163,49 @@ def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
         yield list(ids[start : start + CHUNK])
 
 
+@dataclass(frozen=True, slots=True)
+class NewEntry:
+    """An entry one settle appended, as plain values (the columns of `_COLUMNS`)."""
+
+    enrollment_id: int
+    conversion_id: int
+    kind: CommissionKind
+    amount_minor: int
+    currency: str
+    status: CommissionStatus
+    available_at: datetime
+    decided_at: datetime | None
+    month: str
+    reason: str | None
+    rule_id: int | None = None
+    rule_version: int | None = None
+    credit_id: int | None = None
+    credited_minor: int | None = None
+    earned_minor: int | None = None
+
+
+_COLUMNS = (
+    "enrollment_id", "conversion_id", "kind", "amount_minor", "currency", "status",
+    "available_at", "decided_at", "month", "reason", "rule_id", "rule_version", "credit_id",
+    "credited_minor", "earned_minor",
+)  # fmt: skip
+
+
 @dataclass
 class _Writer:
-    """Collects the entries one settle appends and the unpaid entries it marks REVERSED."""
+    """Collects the entries one settle appends and the unpaid entries it marks REVERSED, and
+    writes them as plain rows (settling runs for every ingested batch: no ORM object each)."""
 
     program: Program
     now: datetime
     reason: str | None
-    entries: list[Commission] = field(default_factory=list)
+    entries: list[NewEntry] = field(default_factory=list)
     reversed_ids: list[int] = field(default_factory=list)
 
     def add(self, conv: _Conv, enrollment_id: int, kind: CommissionKind, amount: int,
             status: CommissionStatus, available_at: datetime, **extra: Any) -> None:  # fmt: skip
         self.entries.append(
-            Commission(
-                program_id=self.program.pk,
+            NewEntry(
                 enrollment_id=enrollment_id,
                 conversion_id=conv.id,
                 kind=kind,
@@ -174,13 +220,40 @@ class _Writer:
             )
         )
 
-    async def flush(self) -> list[Commission]:
+    async def flush(self) -> list[NewEntry]:
         for chunk in _chunks(self.reversed_ids):
             await Commission.filter(id__in=chunk).update(
                 status=CommissionStatus.REVERSED, decided_at=self.now
             )
-        if self.entries:
-            await Commission.bulk_create(self.entries, batch_size=CHUNK)
+        if not self.entries:
+            return self.entries
+        connection = connections.get("default")
+        sqlite = connection.capabilities.dialect == "sqlite"
+        count = len(_COLUMNS) + 2
+        marks = ", ".join("?" if sqlite else f"${n}" for n in range(1, count + 1))
+        insert = (
+            f"INSERT INTO commissions (program_id, {', '.join(_COLUMNS)}, created_at) "
+            f"VALUES ({marks})"
+        )
+
+        stamps: dict[datetime | None, Any] = {None: None}
+
+        def stamp(at: datetime | None) -> Any:  # SQLite keeps ISO 8601 text
+            if at not in stamps:
+                stamps[at] = at.isoformat(sep=" ") if sqlite and at is not None else at
+            return stamps[at]
+
+        rows = [
+            [
+                self.program.pk, e.enrollment_id, e.conversion_id, e.kind.value, e.amount_minor,
+                e.currency, e.status.value, stamp(e.available_at), stamp(e.decided_at), e.month,
+                e.reason, e.rule_id, e.rule_version, e.credit_id, e.credited_minor,
+                e.earned_minor, stamp(self.now),
+            ]
+            for e in self.entries
+        ]  # fmt: skip
+        for start in range(0, len(rows), CHUNK):
+            await connection.execute_many(insert, rows[start : start + CHUNK])
         return self.entries
 
 
@@ -259,7 +332,7 @@ def _settle_refund(writer: _Writer, conv: _Conv, enrollment_id: int, position: _
                reason=reason)  # fmt: skip
 
 
-async def reverse_refunds(program: Program, conversion_ids: Sequence[int]) -> list[Commission]:
+async def reverse_refunds(program: Program, conversion_ids: Sequence[int]) -> list[NewEntry]:
     """Append the REVERSAL entries the conversions' refunds so far call for."""
     writer = _Writer(program, utcnow(), None)
     conversions = await _conversions(conversion_ids)
@@ -281,46 +354,49 @@ class _Credit:
     touchpoint_ids: tuple[int, ...]
 
 
-async def _credits(ids: Sequence[int]) -> list[_Credit]:
-    found = []
+async def _credits(ids: Sequence[int]) -> tuple[list[_Credit], dict[int, int | None]]:
+    """The credits of these conversions, and the tier of each credited enrollment."""
+    found, tiers = [], {}
     for chunk in _chunks(ids):
-        rows = await AttributionCredit.filter(conversion_id__in=chunk).values_list(
-            "id", "conversion_id", "enrollment_id", "amount_minor", "points", "total", "touchpoints"
+        rows = await _select(
+            "SELECT a.id, a.conversion_id, a.enrollment_id, a.amount_minor, a.points, a.total, "
+            "a.touchpoints, e.tier_id FROM attribution_credits a JOIN enrollments e ON "
+            f"e.id = a.enrollment_id WHERE a.conversion_id IN ({in_list(len(chunk))})",
+            chunk,
         )
-        for credit_id, conv, enrollment, amount, points, total, touches in rows:
+        for credit_id, conv, enrollment, amount, points, total, touches, tier in rows:
             share = Fraction(int(points), int(total)) if int(total) else Fraction(0)
-            ids_ = tuple(int(t[0]) for t in touches or ())
+            explained = json.loads(touches) if isinstance(touches, str) else touches
+            ids_ = tuple(int(t[0]) for t in explained or ())
             found.append(_Credit(credit_id, conv, enrollment, amount, share, ids_))
-    return found
+            tiers[enrollment] = tier
+    return found, tiers
 
 
 async def _touch_times(ids: Iterable[int]) -> dict[int, datetime]:
     wanted = sorted(set(ids))
     times: dict[int, datetime] = {}
     for chunk in _chunks(wanted):
-        times.update(await Touchpoint.filter(id__in=chunk).values_list("id", "occurred_at"))
+        rows = await _select(
+            f"SELECT id, occurred_us FROM touchpoints WHERE id IN ({in_list(len(chunk))})", chunk
+        )
+        times.update((touch, from_epoch_us(us)) for touch, us in rows)
     return times
 
 
 async def _first_sales(program: Program, customers: Iterable[int]) -> dict[int, datetime]:
+    """Each customer's first verified SALE."""
     wanted = sorted(set(customers))
     first: dict[int, datetime] = {}
     for chunk in _chunks(wanted):
-        rows = await Conversion.filter(
-            program_id=program.pk, customer_id__in=chunk, kind="SALE", verified=True
-        ).values_list("customer_id", "occurred_at")
-        for customer, at in rows:
-            if customer not in first or at < first[customer]:
-                first[customer] = at
+        rows = await _select(
+            "SELECT customer_id, MIN(occurred_at) FROM conversions WHERE program_id = {} AND "
+            f"customer_id IN ({in_list(len(chunk))}) AND kind = 'SALE' AND verified "
+            "GROUP BY customer_id",
+            [program.pk, *chunk],
+        )
+        first.update((customer, _instant(at)) for customer, at in rows)
     return first
-
-
-async def _tiers(ids: Iterable[int]) -> dict[int, int | None]:
-    wanted = sorted(set(ids))
-    tiers: dict[int, int | None] = {}
-    for chunk in _chunks(wanted):
-        tiers.update(await Enrollment.filter(id__in=chunk).values_list("id", "tier_id"))
-    return tiers
 
 
 async def _month_used(
@@ -357,7 +433,7 @@ async def _month_used(
 async def _price(program: Program, conversion_ids: Sequence[int]) -> list[_Priced]:
     """Price every credit of these conversions with the rules in force at each conversion."""
     conversions = await _conversions(conversion_ids)
-    credits = await _credits(conversion_ids)
+    credits, tiers = await _credits(conversion_ids)
     program_rules = [
         terms_of(r)
         for r in await CommissionRule.filter(program_id=program.pk, archived=False).order_by("id")
@@ -373,7 +449,6 @@ async def _price(program: Program, conversion_ids: Sequence[int]) -> list[_Price
     first_sales = await _first_sales(
         program, (c.customer_id for c in conversions.values() if c.customer_id is not None)
     )
-    tiers = await _tiers(c.enrollment_id for c in credits)
     credits.sort(key=lambda c: (conversions[c.conversion_id].occurred_at, c.conversion_id,
                                 c.enrollment_id))  # fmt: skip
     chosen = [
@@ -417,7 +492,7 @@ async def _price(program: Program, conversion_ids: Sequence[int]) -> list[_Price
 
 async def price_conversions(
     program: Program, conversion_ids: Sequence[int], reason: str | None = None
-) -> list[Commission]:
+) -> list[NewEntry]:
     """Price the credits of these conversions and settle their positions: COMMISSION entries
     for new ones, corrections for ones priced before (a recompute). Positions of enrollments
     that lost their credit are settled to zero. Referee rewards of double-sided programs are
@@ -463,19 +538,22 @@ async def _referee_rewards(writer: _Writer, priced: list[_Priced]) -> None:
     rewarded: set[int] = set()
     first: dict[int, tuple[datetime, int]] = {}
     for chunk in _chunks(customers):
-        rewarded.update(
-            row[0]
-            for row in await Commission.filter(
-                program_id=program.pk, kind=CommissionKind.REFEREE_REWARD,
-                conversion__customer_id__in=chunk,
-            ).values_list("conversion__customer_id")
-        )  # fmt: skip
-        rows = await Conversion.filter(
-            program_id=program.pk, customer_id__in=chunk, kind="SALE", verified=True
-        ).values_list("customer_id", "occurred_at", "id")
+        rows = await _select(
+            "SELECT DISTINCT c.customer_id FROM commissions m JOIN conversions c ON "
+            "c.id = m.conversion_id WHERE m.program_id = {} AND m.kind = 'REFEREE_REWARD' AND "
+            f"c.customer_id IN ({in_list(len(chunk))})",
+            [program.pk, *chunk],
+        )
+        rewarded.update(row[0] for row in rows)
+        rows = await _select(
+            "SELECT customer_id, occurred_at, id FROM conversions WHERE program_id = {} AND "
+            f"customer_id IN ({in_list(len(chunk))}) AND kind = 'SALE' AND verified",
+            [program.pk, *chunk],
+        )
         for customer, at, conv_id in rows:
-            if customer not in first or (at, conv_id) < first[customer]:
-                first[customer] = (at, conv_id)
+            key = (_instant(at), conv_id)
+            if customer not in first or key < first[customer]:
+                first[customer] = key
     digits = minor_units(program.currency)
     value = Decimal(program.referee_reward_value)
     for conv_id, item in sorted(sales.items()):

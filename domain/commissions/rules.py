@@ -40,6 +40,7 @@ from fractions import Fraction
 KINDS = ("LEAD", "SIGNUP", "SALE", "RENEWAL")
 _DECAY_CONTEXT = Context(prec=34)
 _DAY_US = 86_400_000_000
+_LN2 = Decimal(2).ln(Context(prec=40))
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,14 +124,29 @@ def round_half_even(value: Fraction) -> int:
     return round(value)
 
 
+def _round_ratio(num: int, den: int) -> int:
+    """`round_half_even(Fraction(num, den))` for a positive `den`, without building one."""
+    quotient, rest = divmod(num, den)
+    twice = 2 * rest
+    if twice > den or (twice == den and quotient % 2):
+        quotient += 1
+    return quotient
+
+
 def decay_factor(elapsed: timedelta, half_life_days: float) -> Decimal:
-    """`2 ** -(elapsed / half-life)` to 34 significant digits; 1 when nothing has elapsed."""
+    """`2 ** -(elapsed / half-life)` to 34 significant digits; 1 when nothing has elapsed.
+
+    Whole half-lives halve exactly; the rest is `exp(-fraction * ln 2)` (ln 2 to 40 digits).
+    """
     elapsed_us = elapsed // timedelta(microseconds=1)
     if elapsed_us <= 0:
         return Decimal(1)
     half_life_us = Decimal(repr(float(half_life_days))) * _DAY_US
-    exponent = _DECAY_CONTEXT.divide(Decimal(-elapsed_us), half_life_us)
-    return _DECAY_CONTEXT.power(Decimal(2), exponent)
+    halvings = _DECAY_CONTEXT.divide(Decimal(elapsed_us), half_life_us)
+    whole = int(halvings)
+    rest = _DECAY_CONTEXT.subtract(halvings, Decimal(whole))
+    factor = _DECAY_CONTEXT.exp(_DECAY_CONTEXT.multiply(-rest, _LN2)) if rest else Decimal(1)
+    return _DECAY_CONTEXT.divide(factor, Decimal(2) ** whole)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,22 +188,26 @@ def earn(rule: RuleTerms, facts: CreditFacts, month_used_minor: int = 0) -> Earn
             steps.append(f"recurring for {rule.recurring_months} months: ended {until.isoformat()}")
             return Earned(0, (*steps, "= 0"))
         steps.append(f"recurring until {until.isoformat()}")
+    # the exact amount as the fraction num / den (plain integers: this runs for every credit)
     if rule.percentage is not None:
-        amount = Fraction(facts.credited_minor) * Fraction(rule.percentage) / 100
+        p_num, p_den = rule.percentage.as_integer_ratio()
+        num, den = facts.credited_minor * p_num, p_den * 100
         steps.append(f"{rule.percentage.normalize():f} % of {facts.credited_minor}")
     else:
-        amount = Fraction(rule.flat_minor or 0) * facts.share
+        num = (rule.flat_minor or 0) * facts.share.numerator
+        den = facts.share.denominator
         steps.append(f"flat {rule.flat_minor} x share {facts.share}")
     if rule.half_life_days is not None and facts.referred_at is not None:
         factor = decay_factor(facts.occurred_at - facts.referred_at, rule.half_life_days)
         if factor != 1:
-            amount *= Fraction(factor)
+            f_num, f_den = factor.as_integer_ratio()
+            num, den = num * f_num, den * f_den
             days = (facts.occurred_at - facts.referred_at) / timedelta(days=1)
             steps.append(f"half-life {rule.half_life_days} d over {days:.2f} d: x {factor:.6f}")
-    if rule.cap_minor is not None and amount > rule.cap_minor:
-        amount = Fraction(rule.cap_minor)
+    if rule.cap_minor is not None and num > rule.cap_minor * den:
+        num, den = rule.cap_minor, 1
         steps.append(f"capped at {rule.cap_minor} per conversion")
-    result = round_half_even(amount)
+    result = _round_ratio(num, den)
     if rule.monthly_cap_minor is not None:
         room = max(rule.monthly_cap_minor - month_used_minor, 0)
         if result > room:
