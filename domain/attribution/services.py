@@ -399,7 +399,7 @@ async def recompute(
                 "from": None if start is None else start.isoformat(),
                 "to": None if end is None else end.isoformat(),
                 "conversionsRecomputed": count,
-                "ledgerEntries": len(entries),
+                **ledger.summary(entries),
             },
         )
     return count

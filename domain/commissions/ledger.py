@@ -184,6 +184,21 @@ class NewEntry:
     earned_minor: int | None = None
 
 
+def summary(entries: Sequence[NewEntry]) -> dict[str, Any]:
+    """What a settle appended, for the audit log: counts and sums per kind and status."""
+    groups: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for entry in entries:
+        group = groups[f"{entry.kind.value} {entry.status.value} {entry.currency}"]
+        group[0] += 1
+        group[1] += entry.amount_minor
+    return {
+        "ledgerEntries": len(entries),
+        "byKind": {
+            key: {"count": n, "amountMinor": total} for key, (n, total) in sorted(groups.items())
+        },
+    }
+
+
 _COLUMNS = (
     "enrollment_id", "conversion_id", "kind", "amount_minor", "currency", "status",
     "available_at", "decided_at", "month", "reason", "rule_id", "rule_version", "credit_id",

@@ -284,7 +284,7 @@ async def record_conversions(
             refusals += [(i, not_found(["programId"], "program")) for i in indexes]
             continue
         specs = [items[i][1] for i in indexes]
-        done, refused = await _retrying(partial(_record, program, specs))
+        done, refused = await _retrying(partial(_record, actor, program, specs))
         for k, index in enumerate(indexes):
             results[index] = done[k]
             refusals += [(index, error) for error in refused.get(k, [])]
@@ -376,7 +376,7 @@ async def _sort_out(program: Program, batch: _Batch) -> None:
 
 
 async def _record(
-    program: Program, specs: list[rules.ConversionSpec]
+    actor: Actor, program: Program, specs: list[rules.ConversionSpec]
 ) -> tuple[list[Conversion | None], dict[int, list[DomainError]]]:
     batch = _validated(program, specs)
     await _sort_out(program, batch)
@@ -395,7 +395,7 @@ async def _record(
         batch.refused[k] = [error]
     new = [k for k in batch.new if k not in batch.refused]
     if new:
-        created = await _write(program, batch, new, codes, planned)
+        created = await _write(actor, program, batch, new, codes, planned)
         for k in new:
             batch.done[k] = created[specs[k].external_id]
     for k, first in batch.same_as.items():
@@ -406,7 +406,12 @@ async def _record(
 
 
 async def _write(
-    program: Program, batch: _Batch, new: list[int], codes: dict[str, int], planned: stitching.Plan
+    actor: Actor,
+    program: Program,
+    batch: _Batch,
+    new: list[int],
+    codes: dict[str, int],
+    planned: stitching.Plan,
 ) -> dict[str, Conversion]:
     specs = batch.specs
     named = {specs[k].identity.customer_id for k in new} - {None}
@@ -448,7 +453,9 @@ async def _write(
         await stitching.remember_first_referrers([c.pk for c in customers.values()])
         ids = sorted(c.pk for c in created.values())
         await attribution.credit_conversions(program, ids)
-        await ledger.price_conversions(program, ids)
+        entries = await ledger.price_conversions(program, ids)
+        if entries:  # the ledger's movements: one audit entry per call, not per entry
+            await audit.record(actor, "recordConversions", program, after=ledger.summary(entries))
     return created
 
 

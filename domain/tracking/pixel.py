@@ -205,8 +205,7 @@ async def confirm_conversion(actor: Actor, program_id: int, external_id: str) ->
                 id=conversion.code_touchpoint_id, exclusion_reason=UNVERIFIED
             ).update(excluded=False, exclusion_reason=None)
         await credit_conversions(program, [conversion.pk])
-        await ledger.price_conversions(program, [conversion.pk])
-        await audit.record(
-            actor, "confirmConversion", conversion, {"verified": False}, {"verified": True}
-        )
+        entries = await ledger.price_conversions(program, [conversion.pk])
+        after = {"verified": True, **ledger.summary(entries)}
+        await audit.record(actor, "confirmConversion", conversion, {"verified": False}, after)
     return conversion

@@ -167,6 +167,7 @@ async def test_recompute_stores_credits_of_every_journey_kind(api: Api, world: W
         "to": None,
         "conversionsRecomputed": 3,
         "ledgerEntries": 0,  # the program has no commission rules
+        "byKind": {},
     }
 
 
