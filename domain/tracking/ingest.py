@@ -27,7 +27,7 @@ from domain.clock import epoch_us, utcnow
 from domain.commissions import ledger
 from domain.errors import DomainError, ErrorCode, ErrorCollector, not_found
 from domain.money import AmountError, to_minor
-from domain.partners.models import Enrollment
+from domain.partners.models import Enrollment, EnrollmentStatus
 from domain.programs.models import Program
 from domain.programs.rules import RewardOffer
 from domain.tracking import ingest_rules as rules
@@ -62,12 +62,15 @@ async def _program(program_id: int) -> Program:
 
 
 async def _codes(program: Program, codes: Iterable[str | None]) -> dict[str, int]:
-    """Referral code (lower-case) -> its enrollment in the program, for the known ones."""
+    """Referral code (lower-case) -> its enrollment in the program, for the known ones. A
+    suspended enrollment's code is unknown: it brings no new credit."""
     keys = sorted({c.lower() for c in codes if c})
     found: dict[str, int] = {}
     for start in range(0, len(keys), stitching.CHUNK):
         rows = await Enrollment.filter(
-            program_id=program.pk, code_key__in=keys[start : start + stitching.CHUNK]
+            program_id=program.pk,
+            code_key__in=keys[start : start + stitching.CHUNK],
+            status=EnrollmentStatus.ACTIVE,
         ).values_list("code_key", "id")
         found.update({str(k): int(i) for k, i in rows})
     return found

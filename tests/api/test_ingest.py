@@ -446,3 +446,35 @@ async def test_customers_are_hidden_from_partners(api: Api, world: World) -> Non
     partner_app = await _app_token(api, world.a["token"], ["reports:read"])
     for token in (world.a["token"], partner_app):
         assert (await api.data(query, {"id": customer_id}, token))["node"] is None
+
+
+async def test_a_suspended_enrollments_code_is_unknown_to_ingestion(api: Api, world: World) -> None:
+    code = (
+        await api.post(
+            "query($id: ID!) { node(id: $id) { ... on Enrollment { referralCode } } }",
+            {"id": world.a["enrollmentId"]},
+            world.admin,
+        )
+    )["data"]["node"]["referralCode"]
+    suspended = await api.mutate(
+        "updateEnrollment",
+        {"id": world.a["enrollmentId"], "status": "SUSPENDED"},
+        "enrollment { status }",
+        world.admin,
+    )
+    assert suspended["userErrors"] == []
+    refused = await _sale(api, world, referralCode=code)
+    assert [(e["field"], e["code"]) for e in refused["userErrors"]] == [
+        (["referralCode"], "NOT_FOUND")
+    ]
+    identified = await api.mutate(
+        "identifyCustomer",
+        {"programId": world.program, "customerId": "cust-9", "referralCode": code},
+        "customer { id }",
+        world.admin,
+    )
+    assert [(e["field"], e["code"]) for e in identified["userErrors"]] == [
+        (["referralCode"], "NOT_FOUND")
+    ]
+    assert await Conversion.all().count() == 0
+    assert await Touchpoint.filter(kind=TouchpointKind.CODE).count() == 0
