@@ -21,6 +21,7 @@ from domain import db
 from domain.settings import Settings, load_settings
 from portal.auth import AuthRoutes
 from portal.clicks import ClickFastPath, ClickRoutes
+from portal.exports import ExportRoutes
 from portal.graphql import GraphQLEndpoint
 from portal.http import json_response
 from portal.pixel import conversion_pixel
@@ -62,6 +63,7 @@ def create_app(settings: Settings, *, manage_database: bool = True) -> Starlette
     graphql = GraphQLEndpoint(build_schema(settings.development), authenticator, settings)
     auth = AuthRoutes(settings, tokens, authenticator)
     clicks = ClickRoutes(settings)
+    exports = ExportRoutes(authenticator)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -93,6 +95,7 @@ def create_app(settings: Settings, *, manage_database: bool = True) -> Starlette
         Route("/graphql", graphql),
         *auth.routes(),
         *clicks.routes(),
+        *exports.routes(),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/px/conversion.gif", conversion_pixel, methods=["GET"]),
     ]
