@@ -108,7 +108,7 @@ async def _approve_due(at: datetime | None) -> list[tuple[str, str, int]]:
     from domain.commissions import services as commissions
     from domain.programs import services as programs
 
-    done = await commissions.approve_due(Actor.system("approve-due"), now=at)
+    done = await commissions.approve_due(Actor.system("approve-due"), at)
     ids = sorted(done)
     found = await programs.programs_by_ids(ids)
     names = {p.pk: p.name for p in found if p is not None}

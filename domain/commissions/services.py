@@ -279,11 +279,12 @@ async def _own(program: Program, ids: Sequence[int]) -> list[int]:
     return wanted
 
 
-async def approve_due(actor: Actor, now: datetime | None = None) -> dict[int, int]:
-    """Approve what is due in every active program (the `approve-due` command)."""
+async def approve_due(actor: Actor, at: datetime | None = None) -> dict[int, int]:
+    """Approve what is due (by now, or by `at` if earlier) in every program: the
+    `approve-due` command. Each program in its own transaction."""
     done = {}
     for (program_id,) in await Program.all().order_by("id").values_list("id"):
-        changed = await approve(actor, program_id, now=now)
+        changed = await approve(actor, program_id, available_before=at)
         if changed.count:
             done[program_id] = changed.count
     return done
