@@ -6,6 +6,9 @@ partner-scoped loaders) and mutations. What a partner may not see is reported as
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+
 from api.errors import forbidden, unauthenticated
 from api.principal import Principal, PrincipalKind
 
@@ -24,6 +27,9 @@ READ_SCOPE: dict[str, str | None] = {
     "Customer": "reports:read",  # admins and admin-made tokens: never a partner's
     "ReferralLink": "partners:read",  # like its enrollment: a link belongs to a partner
     "Deal": "partners:read",
+    "Commission": "reports:read",  # a partner-made token: its partner's entries only
+    "CommissionRule": "programs:read",  # a partner-made token: the rules that can apply to it
+    "PayoutBatch": "reports:read",  # whole-program readers only (PROGRAM_WIDE)
 }
 # A partner reads its own: conversions one of its enrollments is credited with, the credits
 # and touchpoints of its enrollments (never another partner's credit on a shared conversion).
@@ -39,8 +45,15 @@ PARTNER_READABLE = frozenset(
         "Touchpoint",
         "ReferralLink",
         "Deal",
+        "Commission",
+        "CommissionRule",
     }
 )
+# Types that hold several partners' data in one object (a payout batch lists every partner paid):
+# read by admins and admin-made tokens only, never by a partner nor a token a partner made.
+PROGRAM_WIDE = frozenset({"PayoutBatch"})
+# Ledger entries that are a program's cost, not a partner's earnings: never shown to partners.
+PROGRAM_COSTS = frozenset({"REFEREE_REWARD"})
 
 
 def partner_scope(principal: Principal) -> int | None:
@@ -51,6 +64,8 @@ def partner_scope(principal: Principal) -> int | None:
 def can_read(principal: Principal, type_name: str) -> bool:
     if principal.kind is PrincipalKind.ADMIN:
         return True
+    if type_name in PROGRAM_WIDE and principal.partner_id is not None:
+        return False
     if principal.kind is PrincipalKind.PARTNER:
         return type_name in PARTNER_READABLE
     if principal.kind is PrincipalKind.APP:
@@ -106,3 +121,48 @@ def ensure_user(principal: Principal) -> None:
         raise unauthenticated()
     if principal.kind not in (PrincipalKind.ADMIN, PrincipalKind.PARTNER):
         raise forbidden("only a logged-in user can manage API tokens")
+
+
+def owns(principal: Principal, partner_id: int) -> bool:
+    """Whether the principal may see this partner's data (admins and admin-made tokens: all)."""
+    scope = partner_scope(principal)
+    return scope is None or scope == partner_id
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerReach:
+    """A partner's enrollments, their programs and tiers: what its commission data may name."""
+
+    enrollment_ids: frozenset[int]
+    program_ids: frozenset[int]
+    tier_ids: frozenset[int]
+
+    @classmethod
+    def of(cls, enrollments: Iterable[tuple[int, int, int | None]]) -> PartnerReach:
+        """From (enrollment, program, tier) triples of the partner's enrollments."""
+        rows = list(enrollments)
+        return cls(
+            frozenset(e for e, _, _ in rows),
+            frozenset(p for _, p, _ in rows),
+            frozenset(t for _, _, t in rows if t is not None),
+        )
+
+
+def can_see_entry(reach: PartnerReach, enrollment_id: int, kind: str) -> bool:
+    """A partner sees the ledger entries of its own enrollments, program costs excepted."""
+    return enrollment_id in reach.enrollment_ids and kind not in PROGRAM_COSTS
+
+
+def can_see_rule_scope(reach: PartnerReach, tier_id: int | None, enrollment_id: int | None) -> bool:
+    """A rule (or a version of one) that can apply to the partner: for the whole program, for
+    a tier one of its enrollments has, or for one of its enrollments; another enrollment's or
+    another tier's terms are not its business."""
+    if enrollment_id is not None:
+        return enrollment_id in reach.enrollment_ids
+    return tier_id is None or tier_id in reach.tier_ids
+
+
+def can_see_rule(
+    reach: PartnerReach, program_id: int, tier_id: int | None, enrollment_id: int | None
+) -> bool:
+    return program_id in reach.program_ids and can_see_rule_scope(reach, tier_id, enrollment_id)
