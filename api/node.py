@@ -9,6 +9,7 @@ import strawberry
 
 from api import policy
 from api.audit.types import AuditEntry
+from api.commissions.types import Commission, CommissionRule, PayoutBatch
 from api.context import Context, Info
 from api.errors import unauthenticated
 from api.identity.types import ApiToken
@@ -55,6 +56,9 @@ FETCHERS: dict[str, Fetch] = {
     "Customer": fetch_customer,
     "ReferralLink": _via("link_by_id", ReferralLink.from_model),
     "Deal": _deal,
+    "Commission": _via("commission_by_id", Commission.from_model),
+    "CommissionRule": _via("commission_rule_by_id", CommissionRule.from_model),
+    "PayoutBatch": _via("payout_batch_by_id", PayoutBatch.from_model),
 }
 
 

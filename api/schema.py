@@ -28,6 +28,9 @@ from api.attribution.mutations import AttributionMutation
 from api.attribution.queries import AttributionQuery
 from api.audit.queries import AuditQuery
 from api.audit.types import AuditEntry
+from api.commissions.mutations import CommissionsMutation
+from api.commissions.queries import CommissionsQuery
+from api.commissions.types import Commission, CommissionRule, PayoutBatch
 from api.context import Context
 from api.cost import QueryCost
 from api.errors import ApiError
@@ -68,6 +71,7 @@ class Query(
     AttributionQuery,
     TrackingQuery,
     DealsQuery,
+    CommissionsQuery,
 ):
     pass
 
@@ -82,6 +86,7 @@ class Mutation(
     PixelMutation,
     TrackingMutation,
     LinksMutation,
+    CommissionsMutation,
 ):
     pass
 
@@ -206,6 +211,9 @@ def build_schema(development: bool = False) -> strawberry.Schema:
             Deal,
             Customer,
             ReferralLink,
+            Commission,
+            CommissionRule,
+            PayoutBatch,
         ],
         extensions=extensions,
         execution_context_class=CycleFreeExecutionContext,  # type: ignore[arg-type]

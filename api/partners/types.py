@@ -7,15 +7,20 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
+from api.commissions.enums import CommissionStatus
 from api.context import Info
-from api.policy import ensure_read, partner_scope
+from api.policy import ensure_read, owns, partner_scope
 from api.programs.types import Program, Tier
 from api.relay import Connection, Node, connection, page_request, to_global_id
 from domain.attribution import queries as credit_queries
+from domain.commissions import models as commission_models
+from domain.commissions import services as commissions
+from domain.pagination import Page
 from domain.partners import models
 
 if TYPE_CHECKING:
     from api.attribution.credits import AttributionCredit
+    from api.commissions.types import Balance, Commission
     from api.tracking.deals import Deal
     from api.tracking.links import ReferralLink
 
@@ -122,3 +127,42 @@ class Enrollment(Node):
 
         rows = await info.context.loaders.deals_by_enrollment.load(self.pk)
         return [Deal.from_model(row) for row in rows]
+
+    @strawberry.field(
+        description="The enrollment's ledger entries, newest first (referee rewards, a "
+        "program's cost, are not listed)."
+    )
+    async def commissions(
+        self,
+        info: Info,
+        status: CommissionStatus | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Annotated[Commission, strawberry.lazy("api.commissions.types")]]:
+        from api.commissions.types import Commission
+
+        principal = info.context.principal
+        ensure_read(principal, "Commission")
+        request = page_request(first, after)
+        if not owns(principal, self.partner_pk):
+            return connection(_nothing(), Commission.from_model, after is not None)
+        page = await commissions.commissions_of(self.pk, status, request)
+        return connection(page, Commission.from_model, after is not None)
+
+    @strawberry.field(description="Pending, approved and paid: the sums of its entries.")
+    async def balance(
+        self, info: Info
+    ) -> Annotated[Balance, strawberry.lazy("api.commissions.types")]:
+        from api.commissions.types import Balance
+
+        ensure_read(info.context.principal, "Commission")
+        if not owns(info.context.principal, self.partner_pk):
+            return Balance(pending=[], approved=[], paid=[])
+        return Balance.from_row(await info.context.loaders.balance_by_enrollment.load(self.pk))
+
+
+def _nothing() -> Page[commission_models.Commission]:
+    async def count() -> int:
+        return 0
+
+    return Page(items=[], has_next=False, count=count)

@@ -16,6 +16,7 @@ from domain.partners import services as partner_services
 from domain.programs import models
 
 if TYPE_CHECKING:
+    from api.commissions.types import CommissionRule
     from api.partners.types import Enrollment
 
 ProgramStatus = models.ProgramStatus
@@ -112,6 +113,20 @@ class Program(Node):
     async def tiers(self, info: Info) -> list[Tier]:
         rows = await info.context.loaders.tiers_by_program.load(self.pk)
         return [Tier.from_model(row) for row in rows]
+
+    @strawberry.field(
+        description="The program's commission rules, oldest first. Admins (and their APP "
+        "tokens) see every rule, archived ones too; a partner sees the unarchived rules that "
+        "can apply to it (the program's, its tier's and its own enrollment's), never another "
+        "enrollment's (an archived one stays reachable through the entries it priced)."
+    )
+    async def commission_rules(
+        self, info: Info
+    ) -> list[Annotated[CommissionRule, strawberry.lazy("api.commissions.types")]]:
+        from api.commissions.types import CommissionRule
+
+        rows = await info.context.loaders.commission_rules_by_program.load(self.pk)
+        return [CommissionRule.from_model(row) for row in rows]
 
     @strawberry.field(
         description="Enrollments of the program, searched by referral code or partner name "
