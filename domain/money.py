@@ -34,6 +34,9 @@ def minor_units(currency: str) -> int:
     return MINOR_UNITS[currency]
 
 
+MAX_MINOR = 10**15  # the largest amount accepted, in minor units
+
+
 class AmountError(ValueError):
     """An amount that is not a number, or has more decimals than its currency allows."""
 
@@ -46,9 +49,15 @@ def to_minor(amount: Decimal | str, currency: str) -> int:
         raise AmountError(f"{amount!r} is not a decimal number") from None
     if not value.is_finite():
         raise AmountError("amount must be a finite number")
-    scaled = value.scaleb(minor_units(currency))
-    if scaled != scaled.to_integral_value():
+    try:
+        scaled = value.scaleb(minor_units(currency))
+        whole = scaled.to_integral_value()
+    except ArithmeticError:  # an exponent beyond what Decimal's context allows
+        raise AmountError(f"{amount!r} is out of range") from None
+    if scaled != whole:
         raise AmountError(f"{currency} allows at most {minor_units(currency)} decimals")
+    if abs(whole) > MAX_MINOR:  # sums of many must still fit a 64-bit column
+        raise AmountError(f"at most {MAX_MINOR} minor units (of {currency})")
     return int(scaled)
 
 

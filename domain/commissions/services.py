@@ -101,8 +101,9 @@ async def update_rule(actor: Actor, rule_id: int, spec: specs.RuleSpec) -> Commi
             raise DomainError(ErrorCode.CONFLICT, ["id"], "an archived rule cannot change")
         program = await _program(rule.program_id)
         errors = ErrorCollector()
-        if "conversion_kind" in spec.given() and spec.conversion_kind is None:
-            errors.invalid(["conversionKind"], "cannot be cleared")
+        for name in ("conversion_kind", "priority"):
+            if name in spec.given() and spec.given()[name] is None:
+                errors.invalid([specs.camel(name)], "cannot be cleared")
         changes = specs.columns(errors, spec.given(), program.currency)
         before = _rule_values(rule)
         after = {**before, **changes}

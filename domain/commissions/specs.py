@@ -53,7 +53,7 @@ PLAIN = ("conversion_kind", "name", "percentage", "tier_id", "enrollment_id", "p
          "starts_at", "ends_at", "recurring_months", "half_life_days")  # fmt: skip
 
 
-def _camel(name: str) -> str:
+def camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
 
@@ -63,7 +63,7 @@ def columns(errors: ErrorCollector, values: dict[str, Any], currency: str) -> di
     `errors`. Checks each field alone; `check_whole` checks the rule they make together."""
     out: dict[str, Any] = {}
     for name, value in values.items():
-        path = [_camel(name)]
+        path = [camel(name)]
         if name in MONEY:
             column = MONEY[name]
             if value is None:
@@ -106,10 +106,12 @@ def columns(errors: ErrorCollector, values: dict[str, Any], currency: str) -> di
 
 
 def check_whole(errors: ErrorCollector, rule: dict[str, Any]) -> None:
-    """The rule's fields together: one of percentage or flat amount, one scope, a real period."""
+    """The rule's fields together: one of percentage or flat amount, one scope, a real period.
+    A field already refused by `columns` is not judged again."""
+    refused = {tuple(error.field or ()) for error in errors.errors}
     has_percentage = rule.get("percentage") is not None
     has_flat = rule.get("flat_minor") is not None
-    if has_percentage == has_flat:
+    if has_percentage == has_flat and not refused & {("percentage",), ("flatAmount",)}:
         errors.invalid(["percentage"], "give exactly one of percentage and flatAmount")
     if rule.get("tier_id") is not None and rule.get("enrollment_id") is not None:
         errors.invalid(["enrollmentId"], "a rule is for a tier or for one enrollment, not both")
@@ -130,7 +132,9 @@ def terms_json(rule: dict[str, Any], currency: str) -> dict[str, Any]:
     for key, value in sorted(rule.items()):
         if isinstance(value, datetime):
             value = value.isoformat()
+        elif isinstance(value, Decimal):
+            value = format(value.normalize(), "f")
         elif value is not None and not isinstance(value, (int, float, str, bool)):
             value = str(value)
-        out[_camel(key)] = value
+        out[camel(key)] = value
     return out

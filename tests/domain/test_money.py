@@ -6,7 +6,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.money import MINOR_UNITS, AmountError, Money, is_currency, to_decimal, to_minor
+from domain.money import (
+    MAX_MINOR,
+    MINOR_UNITS,
+    AmountError,
+    Money,
+    is_currency,
+    to_decimal,
+    to_minor,
+)
 
 
 @pytest.mark.parametrize(
@@ -26,6 +34,19 @@ def test_to_minor_refuses_sub_minor_precision_and_garbage(amount: str, currency:
 def test_to_minor_refuses_infinity() -> None:
     with pytest.raises(AmountError):
         to_minor(Decimal("Infinity"), "EUR")
+
+
+@pytest.mark.parametrize(
+    "amount", ["1E+1000000", "-1E+1000000", "1E-1000000", "10000000000000.01", "1E+30"]
+)
+def test_to_minor_refuses_amounts_out_of_range(amount: str) -> None:
+    with pytest.raises(AmountError):
+        to_minor(amount, "EUR")
+
+
+def test_to_minor_takes_the_largest_amount() -> None:
+    assert to_minor("10000000000000.00", "EUR") == MAX_MINOR  # 10**13 EUR
+    assert to_minor("-10000000000000", "EUR") == -MAX_MINOR
 
 
 def test_currency_codes_are_iso_4217() -> None:
