@@ -31,6 +31,7 @@ async def test_demo_credentials_log_in_and_show_the_demo_program(api: Api) -> No
         "partner": {"enrollments": [{"referralCode": "NORTHWIND"}]},
     }
     await _demo_shows_attribution(api, admin, partner, program_id=data_id(data))
+    await _demo_shows_commissions(api, admin, partner, program_id=data_id(data))
     stale = await api.client.post(
         "/auth/login", json={"email": ADMIN_EMAIL, "password": first.admin_password}
     )
@@ -39,6 +40,49 @@ async def test_demo_credentials_log_in_and_show_the_demo_program(api: Api) -> No
 
 def data_id(data: dict[str, Any]) -> str:
     return str(data["programs"]["edges"][0]["node"]["id"])
+
+
+async def _demo_shows_commissions(api: Api, admin: str, partner: str, program_id: str) -> None:
+    """Rules, a paid payout batch, entries of every kind a partner earns, and a balance that
+    is the sum of them."""
+    program = await api.data(
+        "query($p: ID!) { node(id: $p) { ... on Program { commissionRules { name } } } "
+        "payoutBatches(programId: $p) { edges { node { status reference total { amount } "
+        "items { amount { amount } } } } } }",
+        {"p": program_id},
+        admin,
+    )
+    names = sorted(r["name"] for r in program["node"]["commissionRules"])
+    assert names == ["Gold sales", "Leads", "Renewals, first year", "Sales"]
+    [batch] = [e["node"] for e in program["payoutBatches"]["edges"]]
+    assert (batch["status"], batch["reference"]) == ("PAID", "DEMO-SEPA-0001")
+    total = sum(Decimal(i["amount"]["amount"]) for i in batch["items"])
+    assert [Decimal(batch["total"][0]["amount"])] == [total]
+    assert total > 0
+    mine = await api.data(
+        "{ viewer { partner { enrollments { balance { pending { amount } approved { amount } "
+        "paid { amount } } commissions(first: 100) { totalCount edges { node { kind status "
+        "amount { amount } reason } } } } } } }",
+        token=partner,
+    )
+    [enrollment] = mine["viewer"]["partner"]["enrollments"]
+    entries = [e["node"] for e in enrollment["commissions"]["edges"]]
+    assert enrollment["commissions"]["totalCount"] == len(entries) > 0
+    assert {e["kind"] for e in entries} >= {"COMMISSION"}
+    assert all(e["reason"] for e in entries)
+    by_status: dict[str, Decimal] = {}
+    for entry in entries:
+        if entry["status"] in ("PENDING", "APPROVED", "PAID"):
+            status = entry["status"].lower()
+            by_status[status] = by_status.get(status, Decimal(0)) + Decimal(
+                entry["amount"]["amount"]
+            )
+    balance = {
+        key: sum((Decimal(m["amount"]) for m in value), Decimal(0))
+        for key, value in enrollment["balance"].items()
+    }
+    assert balance == {k: by_status.get(k, Decimal(0)) for k in ("pending", "approved", "paid")}
+    assert balance["paid"] > 0
 
 
 async def _demo_shows_attribution(api: Api, admin: str, partner: str, program_id: str) -> None:
