@@ -18,6 +18,8 @@ MODEL_MODULES = [
     "domain.tracking.models",
     "domain.attribution.models",
     "domain.commissions.models",
+    "domain.gamification.models",
+    "domain.events.models",
 ]
 
 

@@ -52,6 +52,9 @@ class Enrollment(Model):
         "partnergraph.Tier", related_name="enrollments", null=True, on_delete=fields.SET_NULL
     )
     tier_id: int | None
+    tier_pinned = fields.BooleanField(default=False)  # set by an admin: no automatic change
+    # since when it is below its tier's qualification (demotion waits the program's grace)
+    unqualified_since = fields.DatetimeField(null=True)
     status = fields.CharEnumField(EnrollmentStatus, max_length=16, default=EnrollmentStatus.ACTIVE)
     referral_code = fields.CharField(max_length=32)
     # lower-case copy: codes are unique case-insensitively, on every database

@@ -40,6 +40,12 @@ class TierMetric(StrEnum):
     POINTS = "POINTS"
 
 
+class LeaderboardVisibility(StrEnum):
+    NAMES = "NAMES"
+    ANONYMIZED = "ANONYMIZED"
+    OWN_RANK_ONLY = "OWN_RANK_ONLY"
+
+
 class Program(Model):
     """One partner program: currency, destination, attribution settings, hold period."""
 
@@ -63,6 +69,10 @@ class Program(Model):
     allowed_domains = fields.JSONField[list[str]](null=True)
     deal_protection_days = fields.IntField(default=90)  # how long an approved deal is owned
     hold_days = fields.IntField(default=30)
+    leaderboard_visibility = fields.CharEnumField(
+        LeaderboardVisibility, max_length=16, default=LeaderboardVisibility.NAMES
+    )
+    tier_grace_days = fields.IntField(default=30)  # how long below a tier before demotion
     referee_reward_kind = fields.CharEnumField(RewardKind, max_length=32, null=True)
     referee_reward_value = fields.DecimalField(max_digits=18, decimal_places=4, null=True)
     created_at = fields.DatetimeField(auto_now_add=True)

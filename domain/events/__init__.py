@@ -1,0 +1,1 @@
+"""Events: what happened, written in the transaction of the change (the outbox)."""

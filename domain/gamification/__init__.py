@@ -1,0 +1,1 @@
+"""Gamification: points, badges and milestones, leaderboards, and tiers partners earn."""
