@@ -38,6 +38,7 @@ from domain.commissions.models import (
     CommissionRule,
     CommissionStatus,
 )
+from domain.db import instant, select
 from domain.money import minor_units
 from domain.pagination import in_list
 from domain.programs.models import Program
@@ -103,38 +104,23 @@ class _Priced:
     credited: int
 
 
-async def _select(sql: str, params: Sequence[Any]) -> list[Any]:
-    """Rows of hand-written SQL (`{}` marks each parameter): the ORM's IN filters cost more
-    than the queries themselves on this path, which runs for every ingested batch."""
-    connection = connections.get("default")
-    sqlite = connection.capabilities.dialect == "sqlite"
-    marks = ["?" if sqlite else f"${n}" for n in range(1, len(params) + 1)]
-    _, rows = await connection.execute_query(sql.format(*marks), list(params))
-    return list(rows)
-
-
-def _instant(value: datetime | str) -> datetime:
-    """A stored date-time: SQLite answers ISO 8601 text, PostgreSQL a datetime."""
-    return datetime.fromisoformat(value) if isinstance(value, str) else value
-
-
 async def _conversions(ids: Sequence[int]) -> dict[int, _Conv]:
     found: dict[int, _Conv] = {}
     for chunk in _chunks(ids):
-        rows = await _select(
+        rows = await select(
             "SELECT id, kind, amount_minor, refunded_minor, currency, occurred_at, customer_id "
             f"FROM conversions WHERE id IN ({in_list(len(chunk))})",
             chunk,
         )
         for conv, kind, amount, refunded, currency, at, customer in rows:
-            found[conv] = _Conv(conv, kind, amount, refunded, currency, _instant(at), customer)
+            found[conv] = _Conv(conv, kind, amount, refunded, currency, instant(at), customer)
     return found
 
 
 async def _positions(ids: Sequence[int]) -> dict[tuple[int, int], _Position]:
     positions: dict[tuple[int, int], _Position] = defaultdict(_Position)
     for chunk in _chunks(ids):
-        rows = await _select(
+        rows = await select(
             "SELECT id, conversion_id, enrollment_id, amount_minor, status, payout_item_id, "
             "earned_minor, available_at FROM commissions WHERE conversion_id IN "
             f"({in_list(len(chunk))}) AND kind IN ('COMMISSION', 'REVERSAL', 'ADJUSTMENT') "
@@ -142,7 +128,7 @@ async def _positions(ids: Sequence[int]) -> dict[tuple[int, int], _Position]:
             chunk,
         )
         for entry_id, conv, enrollment, amount, status, payout, earned, at in rows:
-            available = _instant(at)
+            available = instant(at)
             position = positions[(conv, enrollment)]
             if status == CommissionStatus.REJECTED:
                 position.rejected = position.rejected or earned is not None
@@ -373,7 +359,7 @@ async def _credits(ids: Sequence[int]) -> tuple[list[_Credit], dict[int, int | N
     """The credits of these conversions, and the tier of each credited enrollment."""
     found, tiers = [], {}
     for chunk in _chunks(ids):
-        rows = await _select(
+        rows = await select(
             "SELECT a.id, a.conversion_id, a.enrollment_id, a.amount_minor, a.points, a.total, "
             "a.touchpoints, e.tier_id FROM attribution_credits a JOIN enrollments e ON "
             f"e.id = a.enrollment_id WHERE a.conversion_id IN ({in_list(len(chunk))})",
@@ -392,7 +378,7 @@ async def _touch_times(ids: Iterable[int]) -> dict[int, datetime]:
     wanted = sorted(set(ids))
     times: dict[int, datetime] = {}
     for chunk in _chunks(wanted):
-        rows = await _select(
+        rows = await select(
             f"SELECT id, occurred_us FROM touchpoints WHERE id IN ({in_list(len(chunk))})", chunk
         )
         times.update((touch, from_epoch_us(us)) for touch, us in rows)
@@ -404,13 +390,13 @@ async def _first_sales(program: Program, customers: Iterable[int]) -> dict[int, 
     wanted = sorted(set(customers))
     first: dict[int, datetime] = {}
     for chunk in _chunks(wanted):
-        rows = await _select(
+        rows = await select(
             "SELECT customer_id, MIN(occurred_at) FROM conversions WHERE program_id = {} AND "
             f"customer_id IN ({in_list(len(chunk))}) AND kind = 'SALE' AND verified "
             "GROUP BY customer_id",
             [program.pk, *chunk],
         )
-        first.update((customer, _instant(at)) for customer, at in rows)
+        first.update((customer, instant(at)) for customer, at in rows)
     return first
 
 
@@ -553,20 +539,20 @@ async def _referee_rewards(writer: _Writer, priced: list[_Priced]) -> None:
     rewarded: set[int] = set()
     first: dict[int, tuple[datetime, int]] = {}
     for chunk in _chunks(customers):
-        rows = await _select(
+        rows = await select(
             "SELECT DISTINCT c.customer_id FROM commissions m JOIN conversions c ON "
             "c.id = m.conversion_id WHERE m.program_id = {} AND m.kind = 'REFEREE_REWARD' AND "
             f"c.customer_id IN ({in_list(len(chunk))})",
             [program.pk, *chunk],
         )
         rewarded.update(row[0] for row in rows)
-        rows = await _select(
+        rows = await select(
             "SELECT customer_id, occurred_at, id FROM conversions WHERE program_id = {} AND "
             f"customer_id IN ({in_list(len(chunk))}) AND kind = 'SALE' AND verified",
             [program.pk, *chunk],
         )
         for customer, at, conv_id in rows:
-            key = (_instant(at), conv_id)
+            key = (instant(at), conv_id)
             if customer not in first or key < first[customer]:
                 first[customer] = key
     digits = minor_units(program.currency)
