@@ -116,6 +116,10 @@ def settle_refund(position: Position, amount_minor: int, refunded_minor: int) ->
 
 def ensure_point_rules(errors: ErrorCollector, rules: list[PointTerms]) -> None:
     """One rule per conversion kind, points whole and from 0 to MAX_RULE_POINTS."""
+    if len(rules) > len(ConversionKind):
+        message = f"at most {len(ConversionKind)} rules: one per conversion kind"
+        errors.add(ErrorCode.LIMIT_EXCEEDED, ["rules"], message)
+        return
     seen: set[ConversionKind] = set()
     for index, rule in enumerate(rules):
         path = ["rules", str(index)]

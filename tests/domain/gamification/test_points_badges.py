@@ -175,6 +175,9 @@ async def test_refused_point_rules_change_nothing() -> None:
         (ErrorCode.INVALID, ["rules", "1", "pointsPerUnit"]),
     ]
     assert await PointRule.filter(program_id=world.program.pk).count() == 1
+    with pytest.raises(DomainError) as many:
+        await set_rules(world, *(PointTerms(kind) for kind in [*ConversionKind, SALE]))
+    assert (many.value.code, many.value.field) == (ErrorCode.LIMIT_EXCEEDED, ["rules"])
     with pytest.raises(DomainError) as missing:
         await points.set_point_rules(ADMIN, world.program.pk + 1000, [])
     assert missing.value.code == ErrorCode.NOT_FOUND
