@@ -39,6 +39,7 @@ from domain.commissions.models import (
     CommissionStatus,
 )
 from domain.db import instant, select
+from domain.errors import DomainError, ErrorCode
 from domain.money import minor_units
 from domain.pagination import in_list
 from domain.programs.models import Program
@@ -47,6 +48,22 @@ CHUNK = 500
 UNPAID = (CommissionStatus.PENDING, CommissionStatus.APPROVED)
 PRICED = (CommissionKind.COMMISSION, CommissionKind.REVERSAL, CommissionKind.ADJUSTMENT)
 REFEREE_REASON = "the referred customer's reward, given by the merchant: a program cost"
+
+
+LOCK_CLASS = 0x6C64  # the advisory locks' first key: "ledger", the second the program
+
+
+async def lock(program_id: int, exclusive: bool = False) -> None:
+    """Take the program's ledger lock for the rest of the transaction (PostgreSQL; SQLite runs
+    one writer at a time). Payouts take it exclusive; refunds, recomputes, approvals and
+    rejections shared: a payout never interleaves with a change to the entries it gathers,
+    and it is an advisory lock, not the program row, so inserts (whose foreign key takes a
+    key-share lock on the program) never wait on a payout in a deadlock."""
+    connection = connections.get("default")
+    if connection.capabilities.dialect == "sqlite":
+        return
+    function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+    await connection.execute_query(f"SELECT {function}($1, $2)", [LOCK_CLASS, program_id])
 
 
 def terms_of(rule: CommissionRule) -> rules.RuleTerms:
@@ -223,9 +240,11 @@ class _Writer:
 
     async def flush(self) -> list[NewEntry]:
         for chunk in _chunks(self.reversed_ids):
-            await Commission.filter(id__in=chunk).update(
-                status=CommissionStatus.REVERSED, decided_at=self.now
-            )
+            moved = await Commission.filter(
+                id__in=chunk, status__in=UNPAID, payout_item_id__isnull=True
+            ).update(status=CommissionStatus.REVERSED, decided_at=self.now)
+            if moved != len(chunk):  # gathered into a payout meanwhile: settle again
+                raise DomainError(ErrorCode.CONFLICT, None, "entries changed meanwhile: retry")
         if not self.entries:
             return self.entries
         connection = connections.get("default")
@@ -287,9 +306,16 @@ def _settle_priced(writer: _Writer, priced: _Priced, position: _Position | None)
                        CommissionStatus.PENDING, _hold_until(writer.program, conv),
                        **_priced_extra(priced))  # fmt: skip
         return
-    if position.rejected or target == position.net:
+    if position.rejected:
         return
     extra = _priced_extra(priced)
+    if target == position.net:
+        if position.earned != extra["earned_minor"]:  # worth the same after refunds, but
+            # repriced: a zero entry keeps the new earned amount for later refunds
+            extra["reason"] = f"repriced, worth unchanged ({extra['reason']})"
+            writer.add(conv, priced.enrollment_id, CommissionKind.ADJUSTMENT, 0,
+                       CommissionStatus.APPROVED, writer.now, **extra)  # fmt: skip
+        return
     unpaid_net = sum(amount for _, amount, _ in position.unpaid)
     if unpaid_net > 0:
         writer.reversed_ids.extend(entry_id for entry_id, _, _ in position.unpaid)
@@ -335,6 +361,7 @@ def _settle_refund(writer: _Writer, conv: _Conv, enrollment_id: int, position: _
 
 async def reverse_refunds(program: Program, conversion_ids: Sequence[int]) -> list[NewEntry]:
     """Append the REVERSAL entries the conversions' refunds so far call for."""
+    await lock(program.pk)
     writer = _Writer(program, utcnow(), None)
     conversions = await _conversions(conversion_ids)
     for (conv_id, enrollment_id), position in (await _positions(conversion_ids)).items():
@@ -385,6 +412,23 @@ async def _touch_times(ids: Iterable[int]) -> dict[int, datetime]:
     return times
 
 
+async def _first_touches(conversion_ids: Sequence[int]) -> dict[int, datetime]:
+    """When each conversion's customer was first touched (by any partner, credited or not),
+    at or before the conversion: where decay starts. Conversions without a customer start
+    from their credited touchpoints."""
+    first: dict[int, datetime] = {}
+    for chunk in _chunks(conversion_ids):
+        rows = await select(
+            "SELECT c.id, MIN(t.occurred_us) FROM conversions c JOIN touchpoints t ON "
+            "t.customer_id = c.customer_id AND t.program_id = c.program_id WHERE c.id IN "
+            f"({in_list(len(chunk))}) AND NOT t.excluded AND t.occurred_at <= c.occurred_at "
+            "GROUP BY c.id",
+            chunk,
+        )
+        first.update((conv, from_epoch_us(us)) for conv, us in rows)
+    return first
+
+
 async def _first_sales(program: Program, customers: Iterable[int]) -> dict[int, datetime]:
     """Each customer's first verified SALE."""
     wanted = sorted(set(customers))
@@ -431,16 +475,18 @@ async def _month_used(
     return used
 
 
-async def _price(program: Program, conversion_ids: Sequence[int]) -> list[_Priced]:
-    """Price every credit of these conversions with the rules in force at each conversion."""
+async def _price(
+    program: Program, conversion_ids: Sequence[int], rejected: set[tuple[int, int]]
+) -> list[_Priced]:
+    """Price every credit of these conversions with the rules in force at each conversion
+    (`rejected` positions earn nothing, so they use no room under a monthly cap)."""
     conversions = await _conversions(conversion_ids)
     credits, tiers = await _credits(conversion_ids)
     program_rules = [
-        terms_of(r)
-        for r in await CommissionRule.filter(program_id=program.pk, archived=False).order_by("id")
+        terms_of(r) for r in await CommissionRule.filter(program_id=program.pk).order_by("id")
     ]
     touch_times = await _touch_times(t for c in credits for t in c.touchpoint_ids)
-    referred: dict[int, datetime] = {}
+    referred = await _first_touches(list(conversions))
     for credit in credits:
         for touch in credit.touchpoint_ids:
             at = touch_times.get(touch)
@@ -485,7 +531,7 @@ async def _price(program: Program, conversion_ids: Sequence[int]) -> list[_Price
         )
         key = (credit.enrollment_id, rule.rule_id, rules.month_of(conv.occurred_at))
         earned = rules.earn(rule, facts, used.get(key, 0))
-        if key in capped:
+        if key in capped and (conv.id, credit.enrollment_id) not in rejected:
             used[key] = used.get(key, 0) + earned.amount_minor
         priced.append(_Priced(conv, credit.enrollment_id, earned, rule, credit.id, credit.amount))
     return priced
@@ -498,9 +544,11 @@ async def price_conversions(
     for new ones, corrections for ones priced before (a recompute). Positions of enrollments
     that lost their credit are settled to zero. Referee rewards of double-sided programs are
     recorded on each referred customer's first sale."""
+    await lock(program.pk)
     writer = _Writer(program, utcnow(), reason)
-    priced = await _price(program, conversion_ids)
     positions = await _positions(conversion_ids)
+    rejected = {key for key, position in positions.items() if position.rejected}
+    priced = await _price(program, conversion_ids, rejected)
     seen = set()
     for item in priced:
         key = (item.conversion.id, item.enrollment_id)

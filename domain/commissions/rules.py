@@ -4,7 +4,7 @@ How one enrollment's credit for one conversion becomes money, step by step (each
 written into the entry's explanation so a partner can follow it):
 
 1. **The rule.** Of the program's rules for the conversion's kind that are in force at its
-   `occurredAt` (`startsAt <= occurredAt < endsAt`, archived rules excluded), the most
+   `occurredAt` (`startsAt <= occurredAt < endsAt`: archiving a rule ends it), the most
    specific wins (enrollment, then tier, then the whole program), then the highest `priority`,
    then the newest rule. A RENEWAL also takes SALE rules that set `recurringMonths` (a
    "recurring commission"); a RENEWAL rule wins over them at the same scope and priority.
@@ -62,7 +62,7 @@ class RuleTerms:
     cap_minor: int | None = None
     monthly_cap_minor: int | None = None
     minimum_minor: int | None = None
-    archived: bool = False
+    archived: bool = False  # archiving ends a rule (its endsAt): its past stays priced
 
     @property
     def scope(self) -> int:
@@ -71,8 +71,6 @@ class RuleTerms:
 
 
 def in_force(rule: RuleTerms, at: datetime) -> bool:
-    if rule.archived:
-        return False
     if rule.starts_at is not None and at < rule.starts_at:
         return False
     return rule.ends_at is None or at < rule.ends_at

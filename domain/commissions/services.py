@@ -17,7 +17,7 @@ from tortoise.transactions import in_transaction
 from domain.actor import Actor
 from domain.audit import services as audit
 from domain.clock import utcnow
-from domain.commissions import specs
+from domain.commissions import ledger, specs
 from domain.commissions.models import (
     Commission,
     CommissionKind,
@@ -39,9 +39,8 @@ MAX_REFERENCE = 200
 UNPAID = (CommissionStatus.PENDING, CommissionStatus.APPROVED)
 
 
-async def _program(program_id: int, field: str = "programId", lock: bool = False) -> Program:
-    query = Program.filter(id=program_id)
-    program = await (query.select_for_update() if lock else query).first()
+async def _program(program_id: int, field: str = "programId") -> Program:
+    program = await Program.filter(id=program_id).first()
     if program is None:
         raise not_found([field], "program")
     return program
@@ -121,7 +120,9 @@ async def update_rule(actor: Actor, rule_id: int, spec: specs.RuleSpec) -> Commi
 
 
 async def archive_rule(actor: Actor, rule_id: int) -> CommissionRule:
-    """Stop a rule pricing new conversions; its entries and history stay."""
+    """Retire a rule: it ends now (`endsAt`, unless it ended earlier), so conversions that
+    happen from now on are not priced by it, while those before keep it, in a recompute too.
+    Its entries and history stay."""
     async with in_transaction():
         rule = await CommissionRule.filter(id=rule_id).select_for_update().first()
         if rule is None:
@@ -129,7 +130,10 @@ async def archive_rule(actor: Actor, rule_id: int) -> CommissionRule:
         if rule.archived:
             return rule
         before = _rule_values(rule)
+        now = utcnow()
         rule.archived = True
+        if rule.ends_at is None or rule.ends_at > now:
+            rule.ends_at = now
         rule.version += 1
         await rule.save()
         program = await _program(rule.program_id)
@@ -251,6 +255,7 @@ async def approve(
         cutoff = now if available_before is None or available_before > now else available_before
         query = query.filter(available_at__lte=cutoff)
     async with in_transaction():
+        await ledger.lock(program.pk)
         chosen = [row[0] for row in await query.order_by("id").values_list("id")]
         moved = 0
         for start in range(0, len(chosen), CHUNK):
@@ -304,6 +309,11 @@ async def reject(actor: Actor, ids: Sequence[int], reason: str) -> Changed:
         raise DomainError(ErrorCode.INVALID, ["ids"], "give at least one commission")
     now = utcnow()
     async with in_transaction():
+        programs_ = (
+            await Commission.filter(id__in=sorted(set(ids))).distinct().values_list("program_id")
+        )
+        for (program_id,) in sorted(programs_):
+            await ledger.lock(program_id)
         entries = {
             c.pk: c for c in await Commission.filter(id__in=sorted(set(ids))).select_for_update()
         }
@@ -314,6 +324,9 @@ async def reject(actor: Actor, ids: Sequence[int], reason: str) -> Changed:
                 raise not_found(path, "commission")
             if entry.kind is CommissionKind.REFEREE_REWARD:
                 raise DomainError(ErrorCode.INVALID, path, "a referee reward is not the partner's")
+            if entry.kind is CommissionKind.REVERSAL or entry.amount_minor <= 0:
+                message = "only an entry that pays the partner can be rejected (not a reversal)"
+                raise DomainError(ErrorCode.INVALID, path, message)
             if entry.status not in UNPAID or entry.payout_item_id is not None:
                 raise DomainError(
                     ErrorCode.CONFLICT, path, f"a {entry.status} entry cannot be rejected"
@@ -356,13 +369,15 @@ async def create_payout_batch(
 ) -> PayoutBatch | None:
     """Gather every APPROVED entry not yet in a payout, per enrollment, for the enrollments
     whose total reaches `minimum_minor` (and is above zero: a negative total, a reversal after
-    payment, waits to be carried into a later payout). One transaction; the program row is
-    locked and each entry is claimed only if still unclaimed, so two admins at once can never
-    put an entry into two payouts. None when nothing is due."""
+    payment, waits to be carried into a later payout). One transaction; the program's ledger
+    is locked (refunds, approvals and recomputes of the program wait) and each entry is
+    claimed only if still unclaimed, so two admins at once can never put an entry into two
+    payouts. None when nothing is due."""
     if minimum_minor < 0:
         raise DomainError(ErrorCode.INVALID, ["minimumAmount"], "must not be negative")
     async with in_transaction():
-        program = await _program(program_id, lock=True)
+        program = await _program(program_id)
+        await ledger.lock(program.pk, exclusive=True)
         rows = await (
             Commission.filter(program_id=program.pk, status=CommissionStatus.APPROVED,
                               payout_item_id__isnull=True)

@@ -88,10 +88,12 @@ def test_a_rule_replaced_at_an_instant_prices_before_it_and_its_successor_from_i
     assert pick([old, new], at=T0) == 2
 
 
-def test_archived_rules_are_excluded() -> None:
-    archived = rule(9, priority=100, enrollment_id=ENROLLMENT, archived=True)
-    assert pick([archived, rule(1)]) == 1
-    assert pick([archived]) is None
+def test_an_archived_rule_prices_what_happened_before_its_end() -> None:
+    # archiving sets endsAt: conversions before it keep the rule, later ones do not
+    archived = rule(9, priority=100, enrollment_id=ENROLLMENT, archived=True, ends_at=T0)
+    assert pick([archived, rule(1)], at=T0 - timedelta(seconds=1)) == 9
+    assert pick([archived, rule(1)], at=T0) == 1
+    assert pick([archived], at=T0) is None
 
 
 def test_the_most_specific_rule_wins_whatever_the_priorities() -> None:
