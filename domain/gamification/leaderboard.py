@@ -16,8 +16,9 @@
   not actively enrolled in the program sees no leaderboard of it.
 - Program-wide readers (admins) see every name whatever the visibility.
 
-The ranking is one SQL statement: the metric's aggregate over the program's active
-enrollments, ranked by window functions, returning only the top and the viewer's row.
+The ranking is one SQL statement (`metrics.program_values_sql` inside `_RANKED`): the
+metric's aggregate over the program's active enrollments, its top by value, ranked, and the
+viewer's row; only those rows are read back. bench/gamification.py times it.
 """
 
 from __future__ import annotations
