@@ -76,8 +76,8 @@ async def generate(conversions: int, touchpoints: int, partners: int, seed: int)
     )
     _, rows = await conn.execute_query("SELECT id FROM partners ORDER BY id")
     await conn.execute_many(
-        "INSERT INTO enrollments (program_id, partner_id, status, referral_code, code_key, "
-        "created_at) VALUES (?, ?, 'ACTIVE', ?, ?, ?)",
+        "INSERT INTO enrollments (program_id, partner_id, status, tier_pinned, referral_code, "
+        "code_key, created_at) VALUES (?, ?, 'ACTIVE', 0, ?, ?, ?)",
         [[program.pk, r["id"], f"P{r['id']}", f"p{r['id']}", now] for r in rows],
     )
     _, rows = await conn.execute_query("SELECT id FROM enrollments ORDER BY id")

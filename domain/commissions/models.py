@@ -186,4 +186,5 @@ class Commission(Model):
             ("program_id", "status", "available_at"),
             ("conversion_id", "enrollment_id"),
             ("enrollment_id", "rule_id", "month"),
+            ("payout_item_id",),
         )

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tortoise.functions import Sum
 from tortoise.transactions import in_transaction
 
 from domain.actor import Actor
@@ -28,8 +27,9 @@ from domain.commissions.models import (
     PayoutItem,
     PayoutStatus,
 )
+from domain.db import select
 from domain.errors import DomainError, ErrorCode, ErrorCollector, not_found
-from domain.pagination import Page, PageRequest, by_ids, paginate
+from domain.pagination import Page, PageRequest, by_ids, in_list, paginate
 from domain.partners.models import Enrollment
 from domain.programs.models import Program, Tier
 
@@ -202,18 +202,13 @@ async def balances(enrollment_ids: Sequence[int]) -> dict[int, Balance]:
     }
     for start in range(0, len(enrollment_ids), CHUNK):
         chunk = list(enrollment_ids[start : start + CHUNK])
-        rows = await (
-            Commission.filter(
-                enrollment_id__in=chunk,
-                status__in=(CommissionStatus.PENDING, CommissionStatus.APPROVED,
-                            CommissionStatus.PAID),
-                kind__in=(CommissionKind.COMMISSION, CommissionKind.BONUS,
-                          CommissionKind.REVERSAL, CommissionKind.ADJUSTMENT),
-            )
-            .annotate(total=Sum("amount_minor"))
-            .group_by("enrollment_id", "status", "currency")
-            .values_list("enrollment_id", "status", "currency", "total")
-        )  # fmt: skip
+        rows = await select(  # plain SQL: this is read on every partner's page
+            "SELECT enrollment_id, status, currency, SUM(amount_minor) FROM commissions WHERE "
+            f"enrollment_id IN ({in_list(len(chunk))}) AND status IN ('PENDING', 'APPROVED', "
+            "'PAID') AND kind IN ('COMMISSION', 'BONUS', 'REVERSAL', 'ADJUSTMENT') "
+            "GROUP BY enrollment_id, status, currency",
+            chunk,
+        )
         for enrollment, status, currency, total in rows:
             if total:
                 found[enrollment][str(status)][currency] = int(total)
@@ -257,11 +252,14 @@ async def approve(
     async with in_transaction():
         await ledger.lock(program.pk)
         chosen = [row[0] for row in await query.order_by("id").values_list("id")]
-        moved = 0
-        for start in range(0, len(chosen), CHUNK):
-            moved += await Commission.filter(
-                id__in=chosen[start : start + CHUNK], status=CommissionStatus.PENDING
-            ).update(status=CommissionStatus.APPROVED, decided_at=now)
+        if ids is None:  # what is due: one statement with the same conditions
+            moved = await query.update(status=CommissionStatus.APPROVED, decided_at=now)
+        else:
+            moved = 0
+            for start in range(0, len(chosen), CHUNK):
+                moved += await Commission.filter(
+                    id__in=chosen[start : start + CHUNK], status=CommissionStatus.PENDING
+                ).update(status=CommissionStatus.APPROVED, decided_at=now)
         if moved != len(chosen):
             raise DomainError(ErrorCode.CONFLICT, ["ids"], "entries changed meanwhile: retry")
         if chosen:
@@ -378,50 +376,60 @@ async def create_payout_batch(
     async with in_transaction():
         program = await _program(program_id)
         await ledger.lock(program.pk, exclusive=True)
-        rows = await (
-            Commission.filter(program_id=program.pk, status=CommissionStatus.APPROVED,
-                              payout_item_id__isnull=True)
-            .exclude(kind=CommissionKind.REFEREE_REWARD)
-            .annotate(total=Sum("amount_minor"))
-            .group_by("enrollment_id", "currency")
-            .values_list("enrollment_id", "currency", "total")
-        )  # fmt: skip
-        due = sorted(
-            (e, cur, int(total)) for e, cur, total in rows
-            if int(total) > 0 and int(total) >= minimum_minor and cur == program.currency
-        )  # fmt: skip
+        # the unclaimed entries, read once and totalled here: one query, never one per
+        # enrollment (the planner's statistics may not know yet how many were just approved)
+        entries: dict[int, list[int]] = defaultdict(list)
+        totals: dict[int, int] = defaultdict(int)
+        for entry_id, enrollment_id, amount in await select(
+            "SELECT id, enrollment_id, amount_minor FROM commissions WHERE program_id = {} AND "
+            "status = 'APPROVED' AND payout_item_id IS NULL AND kind <> 'REFEREE_REWARD' "
+            "AND currency = {}",
+            [program.pk, program.currency],
+        ):
+            entries[enrollment_id].append(entry_id)
+            totals[enrollment_id] += amount
+        due = sorted(e for e, total in totals.items() if total > 0 and total >= minimum_minor)
         if not due:
             return None
         batch = await PayoutBatch.create(
             program_id=program.pk, currency=program.currency, minimum_minor=minimum_minor
         )
-        items = [PayoutItem(batch_id=batch.pk, enrollment_id=e, amount_minor=total, currency=cur)
-                 for e, cur, total in due]  # fmt: skip
+        items = [
+            PayoutItem(batch_id=batch.pk, enrollment_id=e, amount_minor=totals[e],
+                       currency=program.currency)
+            for e in due
+        ]  # fmt: skip
         await PayoutItem.bulk_create(items, batch_size=CHUNK)
+        # claimed in one statement, only if still unclaimed, then checked against what was read
+        await select(
+            "UPDATE commissions SET payout_item_id = (SELECT i.id FROM payout_items i WHERE "
+            "i.batch_id = {} AND i.enrollment_id = commissions.enrollment_id) WHERE "
+            "program_id = {} AND status = 'APPROVED' AND payout_item_id IS NULL AND "
+            "kind <> 'REFEREE_REWARD' AND currency = {} AND enrollment_id IN "
+            "(SELECT enrollment_id FROM payout_items WHERE batch_id = {})",
+            [batch.pk, program.pk, program.currency, batch.pk],
+        )
         item_ids = dict(
-            await PayoutItem.filter(batch_id=batch.pk).values_list("enrollment_id", "id")
+            await PayoutItem.filter(batch_id=batch.pk).values_list("id", "enrollment_id")
         )
         claimed = 0
-        for enrollment_id, currency, total in due:
-            moved = await Commission.filter(
-                program_id=program.pk, enrollment_id=enrollment_id, currency=currency,
-                status=CommissionStatus.APPROVED, payout_item_id__isnull=True,
-            ).exclude(kind=CommissionKind.REFEREE_REWARD).update(
-                payout_item_id=item_ids[enrollment_id]
-            )  # fmt: skip
-            claimed += moved
-            summed = (
-                await Commission.filter(payout_item_id=item_ids[enrollment_id])
-                .annotate(total=Sum("amount_minor"))
-                .values_list("total")
-            )
-            if int(summed[0][0] or 0) != total:
-                raise DomainError(ErrorCode.CONFLICT, ["programId"],
-                                  "entries changed while the payout was made: retry")  # fmt: skip
-        await audit.record(actor, "createPayoutBatch", batch, after={
-            "programId": program.pk, "items": len(due), "entries": claimed,
-            "total": sum(t for _, _, t in due), "currency": program.currency,
-            "minimumMinor": minimum_minor})  # fmt: skip
+        for item_id, count, summed in await select(
+            "SELECT payout_item_id, COUNT(*), SUM(amount_minor) FROM commissions WHERE "
+            "payout_item_id IN (SELECT id FROM payout_items WHERE batch_id = {}) "
+            "GROUP BY payout_item_id",
+            [batch.pk],
+        ):
+            enrollment_id = item_ids[item_id]
+            if count != len(entries[enrollment_id]) or int(summed) != totals[enrollment_id]:
+                message = "entries changed while the payout was made: retry"
+                raise DomainError(ErrorCode.CONFLICT, ["programId"], message)
+            claimed += count
+        if claimed != sum(len(entries[e]) for e in due):
+            raise DomainError(ErrorCode.CONFLICT, ["programId"], "entries changed: retry")
+        total = sum(totals[e] for e in due)
+        after = {"programId": program.pk, "items": len(due), "entries": claimed, "total": total,
+                 "currency": program.currency, "minimumMinor": minimum_minor}  # fmt: skip
+        await audit.record(actor, "createPayoutBatch", batch, after=after)
     return batch
 
 
