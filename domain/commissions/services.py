@@ -400,18 +400,19 @@ async def create_payout_batch(
             for e in due
         ]  # fmt: skip
         await PayoutItem.bulk_create(items, batch_size=CHUNK)
-        # claimed in one statement, only if still unclaimed, then checked against what was read
-        await select(
-            "UPDATE commissions SET payout_item_id = (SELECT i.id FROM payout_items i WHERE "
-            "i.batch_id = {} AND i.enrollment_id = commissions.enrollment_id) WHERE "
-            "program_id = {} AND status = 'APPROVED' AND payout_item_id IS NULL AND "
-            "kind <> 'REFEREE_REWARD' AND currency = {} AND enrollment_id IN "
-            "(SELECT enrollment_id FROM payout_items WHERE batch_id = {})",
-            [batch.pk, program.pk, program.currency, batch.pk],
-        )
         item_ids = dict(
             await PayoutItem.filter(batch_id=batch.pk).values_list("id", "enrollment_id")
         )
+        for item_id, enrollment_id in item_ids.items():  # by primary key: a plan that never
+            ids = entries[enrollment_id]  # depends on how stale the statistics are
+            for start in range(0, len(ids), CHUNK):
+                chunk = ids[start : start + CHUNK]
+                await select(
+                    "UPDATE commissions SET payout_item_id = {} WHERE id IN "
+                    f"({in_list(len(chunk))}) AND status = 'APPROVED' AND payout_item_id IS NULL",
+                    [item_id, *chunk],
+                )
+        # then checked against what was read: each item's count and sum
         claimed = 0
         for item_id, count, summed in await select(
             "SELECT payout_item_id, COUNT(*), SUM(amount_minor) FROM commissions WHERE "
