@@ -116,29 +116,30 @@ async def _lock(enrollment_ids: list[int]) -> None:
 async def _evaluate(
     program: Program, badges: list[Badge], ids: list[int], now: datetime
 ) -> list[Awarded]:
-    values: dict[tuple[BadgeMetric, int | None], dict[int, Decimal]] = {}
+    held = await _highest([b.pk for b in badges], ids)
+    # an enrollment holding a one-off badge needs no figure for it: in a running program most
+    # do, and each figure it is left out of is rows not read
+    wanted: dict[tuple[BadgeMetric, int | None], set[int]] = {}
     for badge in badges:
-        key = (BadgeMetric(badge.metric), badge.period_days)
-        if key not in values:
-            since = None if badge.period_days is None else now - timedelta(days=badge.period_days)
-            values[key] = await metrics.values(program.pk, program.currency, key[0], ids, since)
-    reached = [
-        (badge, enrollment, value)
-        for badge in badges
-        for enrollment, value in values[(BadgeMetric(badge.metric), badge.period_days)].items()
-        if value >= badge.threshold
-    ]
-    if not reached:
-        return []
-    held = await _highest(sorted({b.pk for b, _, _ in reached}), sorted({e for _, e, _ in reached}))
-    due = [
-        (badge, enrollment, sequence, value)
-        for badge, enrollment, value in reached
-        for sequence in criteria.sequences_due(
-            value, badge.threshold, badge.repeating, held.get((badge.pk, enrollment), 0)
-        )
-    ]
-    return await _insert(due, now)
+        open_ = ids if badge.repeating else [e for e in ids if (badge.pk, e) not in held]
+        wanted.setdefault((BadgeMetric(badge.metric), badge.period_days), set()).update(open_)
+    values: dict[tuple[BadgeMetric, int | None], dict[int, Decimal]] = {}
+    for (metric, period), enrollments in wanted.items():
+        if enrollments:
+            since = None if period is None else now - timedelta(days=period)
+            values[(metric, period)] = await metrics.values(
+                program.pk, program.currency, metric, sorted(enrollments), since
+            )
+    due = []
+    for badge in badges:
+        figures = values.get((BadgeMetric(badge.metric), badge.period_days), {})
+        for enrollment, value in figures.items():
+            awarded = held.get((badge.pk, enrollment), 0)
+            for sequence in criteria.sequences_due(
+                value, badge.threshold, badge.repeating, awarded
+            ):
+                due.append((badge, enrollment, sequence, value))
+    return await _insert(due, now) if due else []
 
 
 async def _highest(badge_ids: list[int], enrollment_ids: list[int]) -> dict[tuple[int, int], int]:
