@@ -11,9 +11,11 @@ points can reach a POINTS badge: POINTS badges are evaluated again for the enrol
 gained points, until nothing new is awarded (at most MAX_ROUNDS times).
 
 Never twice under concurrency: on PostgreSQL, evaluating locks the enrollments (transaction
-advisory locks, in id order), so a concurrent event waits and then sees this one's rows (what
-it counts and what it awarded); the unique constraint backs that up. SQLite runs one write
-transaction at a time.
+advisory locks on LOCK_SLOTS slots, an enrollment's slot its id modulo LOCK_SLOTS, taken in
+order: a batch touching thousands of enrollments holds at most LOCK_SLOTS locks), so a
+concurrent event on the same enrollments waits and then sees this one's rows (what it counts
+and what it awarded); the unique constraint backs that up. SQLite runs one write transaction
+at a time.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ from domain.money import to_decimal
 from domain.pagination import in_list
 from domain.programs.models import Program
 
-LOCK_CLASS = 0x6267  # the advisory locks' first key: "badge awarding", the second the enrollment
+LOCK_CLASS = 0x6267  # the advisory locks' first key: "badge awarding"; the second a slot
+LOCK_SLOTS = 64
 MAX_ROUNDS = 10
 CHUNK = 500
 INSERT_CHUNK = 200  # award rows per INSERT (5 parameters each)
@@ -102,14 +105,21 @@ def _sqlite() -> bool:
     return bool(connections.get("default").capabilities.dialect == "sqlite")
 
 
+def lock_slot(enrollment_id: int) -> int:
+    """The second key of an enrollment's awarding lock."""
+    return enrollment_id % LOCK_SLOTS
+
+
 async def _lock(enrollment_ids: list[int]) -> None:
-    """Hold each enrollment's awarding lock until the transaction ends (PostgreSQL), taken in
-    id order so that two events never wait for each other."""
+    """Hold the enrollments' awarding locks until the transaction ends (PostgreSQL), taken in
+    slot order so that two events never wait for each other."""
     if _sqlite():
         return
+    slots = sorted({lock_slot(e) for e in enrollment_ids})
     await select(
-        "SELECT pg_advisory_xact_lock({}, s.id) FROM (SELECT unnest({}::int[]) AS id ORDER BY 1) s",
-        [LOCK_CLASS, enrollment_ids],
+        "SELECT pg_advisory_xact_lock({}, s.slot) FROM (SELECT unnest({}::int[]) AS slot "
+        "ORDER BY 1) s",
+        [LOCK_CLASS, slots],
     )
 
 

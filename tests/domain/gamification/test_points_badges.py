@@ -489,7 +489,9 @@ async def test_ingestions_that_both_cross_wait_for_each_other_and_award_once() -
     try:
         hold = holder.transaction()
         await hold.start()
-        await holder.execute("SELECT pg_advisory_xact_lock($1, $2)", awards.LOCK_CLASS, world.a.pk)
+        await holder.execute(
+            "SELECT pg_advisory_xact_lock($1, $2)", awards.LOCK_CLASS, awards.lock_slot(world.a.pk)
+        )
         both = asyncio.gather(convert(world, "X", "10.00"), convert(world, "Y", "10.00"))
         await backends_waiting_on_locks(holder, 2)
         await hold.rollback()
