@@ -120,6 +120,18 @@ def on_credit(tiers: Sequence[TierCriterion], standing: Standing, met: Collectio
     return KEEP
 
 
+def judged_on_credit(tiers: Sequence[TierCriterion], standing: Standing) -> frozenset[int]:
+    """The earned tiers worth measuring for `on_credit`: those ranking above the enrollment's
+    tier, and its own tier while it is marked (meeting it clears the mark). `on_credit` decides
+    the same on these alone as on all of them; one at the top, unmarked, needs nothing."""
+    current = _current(tiers, standing.tier_id)
+    floor = _rank(current)
+    marked = standing.unqualified_since is not None
+    return frozenset(
+        t.tier_id for t in tiers if t.earned and (t.rank > floor or (marked and t == current))
+    )
+
+
 def demotion_target(
     tiers: Sequence[TierCriterion], current: TierCriterion, qualified: TierCriterion | None
 ) -> int | None:

@@ -16,7 +16,7 @@ the first changes anything; the other finds the tier moved and leaves it.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -66,24 +66,31 @@ async def _criteria(program_id: int) -> list[TierCriterion]:
 async def _met(
     program: Program,
     tiers: Sequence[TierCriterion],
-    enrollment_ids: Sequence[int],
+    wanted: Mapping[int, Collection[int]],
     at: datetime,
     until: datetime | None,
 ) -> dict[int, set[int]]:
-    """Per enrollment, the earned tiers whose criterion it meets at `at`: one aggregate per
-    distinct (metric, period) the tiers measure."""
+    """Per enrollment, which of the earned tiers asked about (`wanted`: enrollment -> tier
+    ids) it meets at `at`: one aggregate per distinct (metric, period), over the enrollments
+    asking about a tier it measures."""
     met: dict[int, set[int]] = defaultdict(set)
-    measures = {t.measure for t in tiers if t.earned}
-    for metric, days in sorted(measures, key=str):
+    by_measure: dict[tuple[str, int | None], list[TierCriterion]] = defaultdict(list)
+    for tier in tiers:
+        if tier.earned:
+            by_measure[tier.measure].append(tier)
+    for (metric, days), judged in sorted(by_measure.items(), key=lambda item: str(item[0])):
+        asked = {t.tier_id for t in judged}
+        ids = [e for e, tier_ids in wanted.items() if asked.intersection(tier_ids)]
+        if not ids:
+            continue
         since = None if days is None else at - timedelta(days=days)
         found = await metrics.values(
-            program.pk, program.currency, BadgeMetric(metric), enrollment_ids, since, until
+            program.pk, program.currency, BadgeMetric(metric), ids, since, until
         )
-        for tier in tiers:
-            if tier.earned and tier.measure == (metric, days):
-                for enrollment, value in found.items():
-                    if rules.meets(tier, value):
-                        met[enrollment].add(tier.tier_id)
+        for tier in judged:
+            for enrollment in ids:
+                if tier.tier_id in wanted[enrollment] and rules.meets(tier, found[enrollment]):
+                    met[enrollment].add(tier.tier_id)
     return met
 
 
@@ -190,9 +197,13 @@ async def promote_credited(
     tiers = await _criteria(program.pk)
     if not any(t.earned for t in tiers):
         return []
-    standings = await _credited(conversion_ids)
-    now = utcnow()
-    met = await _met(program, tiers, [s.enrollment_id for s in standings], now, None)
+    standings, wanted = [], {}
+    for standing in await _credited(conversion_ids):
+        judged = rules.judged_on_credit(tiers, standing)
+        if judged:  # one at the top of the ladder, unmarked, has nothing to earn
+            standings.append(standing)
+            wanted[standing.enrollment_id] = judged
+    met = await _met(program, tiers, wanted, utcnow(), None)
     decisions = [(s, rules.on_credit(tiers, s, met.get(s.enrollment_id, ()))) for s in standings]
     cleared = [s.enrollment_id for s, d in decisions if d.move is Move.CLEAR]
     for start in range(0, len(cleared), CHUNK):
@@ -253,7 +264,8 @@ async def _evaluate(actor: Actor, program: Program, at: datetime) -> Evaluation:
     tiers = await _criteria(program.pk)
     standings = await _standings(program.pk)
     ids = [s.enrollment_id for s in standings]
-    met = await _met(program, tiers, ids, at, at) if any(t.earned for t in tiers) else {}
+    earned = [t.tier_id for t in tiers if t.earned]
+    met = await _met(program, tiers, dict.fromkeys(ids, earned), at, at) if earned else {}
     grace = program.tier_grace_days
     decisions = [
         (s, rules.on_evaluation(tiers, s, met.get(s.enrollment_id, ()), at, grace))

@@ -17,6 +17,7 @@ from domain.gamification.tier_rules import (
     Standing,
     TierCriterion,
     entry_tier,
+    judged_on_credit,
     manual_reason,
     meets,
     on_credit,
@@ -135,6 +136,13 @@ def test_an_earlier_mark_than_at_is_not_moved_and_a_later_one_waits() -> None:
     assert on_evaluation(TIERS, later, set(), T, 0).move is Move.KEEP
 
 
+def test_on_credit_measures_only_the_tiers_above_and_a_marked_own_tier() -> None:
+    assert judged_on_credit(TIERS, standing(None)) == {SILVER.tier_id, GOLD.tier_id}
+    assert judged_on_credit(TIERS, standing(AMBASSADOR)) == {GOLD.tier_id}
+    assert judged_on_credit(TIERS, standing(GOLD)) == set()
+    assert judged_on_credit(TIERS, standing(GOLD, T)) == {GOLD.tier_id}
+
+
 @pytest.mark.parametrize(
     ("before", "after", "was_pinned", "pinned", "reason"),
     [
@@ -198,3 +206,16 @@ def test_a_demotion_always_lowers_the_rank(tier_ranks: list[int], data: st.DataO
         if decision.to_tier_id is not None:
             target = next(t for t in tiers if t.tier_id == decision.to_tier_id)
             assert target.rank < current.rank
+
+
+@given(ranks, st.data())
+def test_on_credit_decides_alike_on_the_judged_tiers_alone(
+    tier_ranks: list[int], data: st.DataObject
+) -> None:
+    tiers = drawn_tiers(tier_ranks, data)
+    current = data.draw(st.sampled_from([None, *tiers]))
+    since = data.draw(st.sampled_from([None, T]))
+    met = data.draw(st.sets(st.sampled_from([t.tier_id for t in tiers])))
+    position = standing(current, since)
+    judged = judged_on_credit(tiers, position)
+    assert on_credit(tiers, position, met & judged) == on_credit(tiers, position, met)
