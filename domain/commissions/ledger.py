@@ -412,20 +412,25 @@ async def _touch_times(ids: Iterable[int]) -> dict[int, datetime]:
     return times
 
 
-async def _first_touches(conversion_ids: Sequence[int]) -> dict[int, datetime]:
+async def _first_touches(conversions: Iterable[_Conv]) -> dict[int, datetime]:
     """When each conversion's customer was first touched (by any partner, credited or not),
-    at or before the conversion: where decay starts. Conversions without a customer start
-    from their credited touchpoints."""
+    if before the conversion: where decay starts. One covering-index read per customer
+    (`customer_id, occurred_us, ..., excluded`); conversions without a customer start from
+    their credited touchpoints."""
+    by_customer: dict[int, list[_Conv]] = defaultdict(list)
+    for conv in conversions:
+        if conv.customer_id is not None:
+            by_customer[conv.customer_id].append(conv)
     first: dict[int, datetime] = {}
-    for chunk in _chunks(conversion_ids):
+    for chunk in _chunks(sorted(by_customer)):
         rows = await select(
-            "SELECT c.id, MIN(t.occurred_us) FROM conversions c JOIN touchpoints t ON "
-            "t.customer_id = c.customer_id AND t.program_id = c.program_id WHERE c.id IN "
-            f"({in_list(len(chunk))}) AND NOT t.excluded AND t.occurred_at <= c.occurred_at "
-            "GROUP BY c.id",
+            "SELECT customer_id, MIN(occurred_us) FROM touchpoints WHERE customer_id IN "
+            f"({in_list(len(chunk))}) AND NOT excluded GROUP BY customer_id",
             chunk,
         )
-        first.update((conv, from_epoch_us(us)) for conv, us in rows)
+        for customer, us in rows:
+            at = from_epoch_us(us)
+            first.update((c.id, at) for c in by_customer[customer] if at <= c.occurred_at)
     return first
 
 
@@ -486,7 +491,7 @@ async def _price(
         terms_of(r) for r in await CommissionRule.filter(program_id=program.pk).order_by("id")
     ]
     touch_times = await _touch_times(t for c in credits for t in c.touchpoint_ids)
-    referred = await _first_touches(list(conversions))
+    referred = await _first_touches(conversions.values())
     for credit in credits:
         for touch in credit.touchpoint_ids:
             at = touch_times.get(touch)
