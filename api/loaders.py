@@ -11,6 +11,7 @@ from typing import TypeVar
 from strawberry.dataloader import DataLoader
 
 from api import policy
+from api.gamification.badge_loaders import BadgeLoaders
 from api.policy import PartnerReach, partner_scope
 from api.principal import Principal
 from domain.attribution import queries as credits
@@ -23,6 +24,8 @@ from domain.commissions.models import (
     PayoutBatch,
     PayoutItem,
 )
+from domain.gamification import tiers
+from domain.gamification.models import TierChange
 from domain.identity.models import ApiToken
 from domain.identity.services import api_tokens_by_ids
 from domain.pagination import by_ids
@@ -95,6 +98,12 @@ class Loaders:
     @cached_property
     def enrollments_by_partner(self) -> DataLoader[int, list[Enrollment]]:
         return DataLoader(_readable(self.principal, "Enrollment", partners.enrollments_by_partners))
+
+    @cached_property
+    def tier_changes_by_enrollment(self) -> DataLoader[int, list[TierChange]]:
+        """An enrollment's tier history, newest first (Enrollment.tierHistory checks owner)."""
+        load = tiers.tier_history_by_enrollments
+        return DataLoader(_readable(self.principal, "Enrollment", load))
 
     @cached_property
     def conversion_by_id(self) -> DataLoader[int, Conversion | None]:
@@ -196,6 +205,11 @@ class Loaders:
     async def reach(self) -> PartnerReach | None:
         """The principal's partner's reach; None for whoever sees every partner's."""
         return None if self.scope is None else await self.reach_by_partner.load(self.scope)
+
+    @cached_property
+    def badges(self) -> BadgeLoaders:
+        """Points and badges (api/gamification/badge_loaders.py), scoped by the same reach."""
+        return BadgeLoaders(self.principal, self.reach)
 
     @cached_property
     def commission_by_id(self) -> DataLoader[int, Commission | None]:

@@ -12,6 +12,7 @@ from api.audit.types import AuditEntry
 from api.commissions.types import Commission, CommissionRule, PayoutBatch
 from api.context import Context, Info
 from api.errors import unauthenticated
+from api.gamification.badges import fetch_award, fetch_badge
 from api.identity.types import ApiToken
 from api.partners.types import Enrollment, Partner
 from api.programs.types import Program, Tier
@@ -59,6 +60,8 @@ FETCHERS: dict[str, Fetch] = {
     "Commission": _via("commission_by_id", Commission.from_model),
     "CommissionRule": _via("commission_rule_by_id", CommissionRule.from_model),
     "PayoutBatch": _via("payout_batch_by_id", PayoutBatch.from_model),
+    "Badge": fetch_badge,
+    "BadgeAward": fetch_award,
 }
 
 

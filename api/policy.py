@@ -30,6 +30,10 @@ READ_SCOPE: dict[str, str | None] = {
     "Commission": "reports:read",  # a partner-made token: its partner's entries only
     "CommissionRule": "programs:read",  # a partner-made token: the rules that can apply to it
     "PayoutBatch": "reports:read",  # whole-program readers only (PROGRAM_WIDE)
+    # a partner (or its token): a program it is enrolled in, as the program's visibility allows
+    "LeaderboardEntry": "reports:read",
+    "Badge": "programs:read",  # a partner: the badges of its programs
+    "BadgeAward": "partners:read",  # a partner: its own enrollments' awards
 }
 # A partner reads its own: conversions one of its enrollments is credited with, the credits
 # and touchpoints of its enrollments (never another partner's credit on a shared conversion).
@@ -47,6 +51,9 @@ PARTNER_READABLE = frozenset(
         "Deal",
         "Commission",
         "CommissionRule",
+        "LeaderboardEntry",
+        "Badge",
+        "BadgeAward",
     }
 )
 # Types that hold several partners' data in one object (a payout batch lists every partner paid):
@@ -166,3 +173,13 @@ def can_see_rule(
     reach: PartnerReach, program_id: int, tier_id: int | None, enrollment_id: int | None
 ) -> bool:
     return program_id in reach.program_ids and can_see_rule_scope(reach, tier_id, enrollment_id)
+
+
+def can_see_badge(reach: PartnerReach, program_id: int) -> bool:
+    """A partner sees the badges of the programs it is enrolled in."""
+    return program_id in reach.program_ids
+
+
+def can_see_award(reach: PartnerReach, enrollment_id: int) -> bool:
+    """A partner sees its own enrollments' awards, never another partner's."""
+    return enrollment_id in reach.enrollment_ids

@@ -34,6 +34,10 @@ from api.commissions.types import Commission, CommissionRule, PayoutBatch
 from api.context import Context
 from api.cost import QueryCost
 from api.errors import ApiError
+from api.gamification.badge_mutations import BadgesMutation
+from api.gamification.badges import Badge, BadgeAward
+from api.gamification.leaderboard import LeaderboardQuery
+from api.gamification.tiers import TiersMutation
 from api.identity.mutations import IdentityMutation
 from api.identity.queries import IdentityQuery
 from api.identity.types import ApiToken
@@ -72,6 +76,7 @@ class Query(
     TrackingQuery,
     DealsQuery,
     CommissionsQuery,
+    LeaderboardQuery,
 ):
     pass
 
@@ -87,6 +92,8 @@ class Mutation(
     TrackingMutation,
     LinksMutation,
     CommissionsMutation,
+    TiersMutation,
+    BadgesMutation,
 ):
     pass
 
@@ -214,6 +221,8 @@ def build_schema(development: bool = False) -> strawberry.Schema:
             Commission,
             CommissionRule,
             PayoutBatch,
+            Badge,
+            BadgeAward,
         ],
         extensions=extensions,
         execution_context_class=CycleFreeExecutionContext,  # type: ignore[arg-type]

@@ -13,6 +13,9 @@ entered at checkout; each is attributed and its credits stored in the call. Then
 of 1000 through HTTP (the real app, a real admin JWT) to show what GraphQL adds.
 Each credit is priced into the commission ledger in the same call (a decaying percentage rule
 with a monthly cap, a referee reward on first sales); `--no-commissions` leaves the rule out.
+`--gamification` adds point rules, a badge for each metric (a milestone among them) and tiers
+partners qualify for by revenue, so each call also earns points, awards badges and promotes:
+issue 6's bar is that this adds under 20 % to the time of the same run without it.
 Bar (issue 4): at least 2,000 conversions per second on SQLite, attribution included.
 Figures: bench/README.md.
 """
@@ -43,9 +46,19 @@ from domain.actor import Actor  # noqa: E402
 from domain.attribution.models import AttributionCredit  # noqa: E402
 from domain.clock import epoch_us  # noqa: E402
 from domain.commissions.models import Commission, CommissionRule  # noqa: E402
+from domain.gamification import badges, points  # noqa: E402
+from domain.gamification.criteria import BadgeSpec, PointTerms  # noqa: E402
+from domain.gamification.models import BadgeAward, BadgeMetric, PointEntry  # noqa: E402
 from domain.identity import services as identity  # noqa: E402
 from domain.identity.models import UserKind  # noqa: E402
-from domain.programs.models import AttributionModelKind, Program, RewardKind  # noqa: E402
+from domain.programs import services as programs  # noqa: E402
+from domain.programs.models import (  # noqa: E402
+    AttributionModelKind,
+    Program,
+    RewardKind,
+    TierMetric,  # noqa: E402
+)
+from domain.programs.rules import TierSpec  # noqa: E402
 from domain.settings import Settings  # noqa: E402
 from domain.tracking import ingest  # noqa: E402
 from domain.tracking.ingest_rules import ConversionSpec, Identity  # noqa: E402
@@ -180,6 +193,36 @@ async def over_http(settings: Settings, program_id: int, specs: list[ConversionS
     return elapsed
 
 
+async def gamify(actor: Actor, program_id: int) -> None:
+    """What `--gamification` adds: point rules, seven badges (one per metric, a milestone
+    among them) and two tiers partners qualify for, so every call awards and promotes."""
+    await points.set_point_rules(
+        actor, program_id, [PointTerms(ConversionKind.SALE, per_conversion=10, per_unit=1),
+                            PointTerms(ConversionKind.LEAD, per_conversion=2)],
+    )  # fmt: skip
+    for code, metric, threshold, repeating in (
+        ("clicks", BadgeMetric.CLICKS, 100, False),
+        ("leads", BadgeMetric.LEADS, 5, False),
+        ("ten-sales", BadgeMetric.CONVERSIONS, 10, True),
+        ("revenue", BadgeMetric.REVENUE, 500, False),
+        ("customers", BadgeMetric.REFERRED_CUSTOMERS, 5, False),
+        ("points", BadgeMetric.POINTS, 1000, False),
+        ("streak", BadgeMetric.ACTIVE_MONTHS_STREAK, 2, False),
+    ):
+        spec = BadgeSpec(code=code, name=code.title(), metric=metric,
+                         threshold=Decimal(threshold), points=5, repeating=repeating)  # fmt: skip
+        await badges.create_badge(actor, program_id, spec)
+    for rank, threshold in ((1, None), (2, Decimal(300)), (3, Decimal(2000))):
+        spec = TierSpec(
+            name=f"Tier {rank}",
+            rank=rank,
+            qualify_metric=TierMetric.REVENUE if threshold else None,
+            qualify_threshold=threshold,
+            qualify_period_days=90 if threshold else None,
+        )
+        await programs.create_tier(actor, program_id, spec)
+
+
 async def run(args: argparse.Namespace) -> None:
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory() as tmp:
@@ -194,6 +237,8 @@ async def run(args: argparse.Namespace) -> None:
                 f"generated {args.touchpoints} touchpoints in {time.perf_counter() - start:.1f} s"
             )
             actor = Actor.system("bench")
+            if args.gamification:
+                await gamify(actor, program_id)
             times = []
             for number in range(args.batches):
                 items = [(program_id, s) for s in batch_specs(args, rng, number, codes)]
@@ -206,9 +251,10 @@ async def run(args: argparse.Namespace) -> None:
             verdict = "ok" if rate >= BAR_PER_SECOND else "FAIL"
             credits = await AttributionCredit.all().count()
             entries = await Commission.all().count()
+            awards, points = await BadgeAward.all().count(), await PointEntry.all().count()
             print(
                 f"domain: {total} conversions in {sum(times):.2f} s ({credits} credits, "
-                f"{entries} ledger entries): "
+                f"{entries} ledger entries, {points} points entries, {awards} badge awards): "
                 f"{rate:.0f}/s; per call of {BATCH}: best {min(times):.3f} s, median "
                 f"{statistics.median(times):.3f} s   bar >= {BAR_PER_SECOND}/s: {verdict}"
             )
@@ -231,6 +277,10 @@ def main() -> None:
     parser.add_argument(
         "--no-commissions", action="store_true", help="no commission rule (attribution only)"
     )
+    parser.add_argument(
+        "--gamification", action="store_true",
+        help="point rules, a badge per metric and qualifying tiers (issue 6's bar: compare)",
+    )  # fmt: skip
     parser.add_argument("--database", help="a sqlite:// URL (default: a temporary file)")
     args = parser.parse_args()
     print(f"Python {sys.version.split()[0]}")

@@ -20,6 +20,7 @@ from api.tokens import TokenService
 from domain import db
 from domain.settings import Settings, load_settings
 from portal.auth import AuthRoutes
+from portal.badges import BadgeRoutes
 from portal.clicks import ClickFastPath, ClickRoutes
 from portal.exports import ExportRoutes
 from portal.graphql import GraphQLEndpoint
@@ -64,6 +65,7 @@ def create_app(settings: Settings, *, manage_database: bool = True) -> Starlette
     auth = AuthRoutes(settings, tokens, authenticator)
     clicks = ClickRoutes(settings)
     exports = ExportRoutes(authenticator)
+    badges = BadgeRoutes(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -96,6 +98,7 @@ def create_app(settings: Settings, *, manage_database: bool = True) -> Starlette
         *auth.routes(),
         *clicks.routes(),
         *exports.routes(),
+        *badges.routes(),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/px/conversion.gif", conversion_pixel, methods=["GET"]),
     ]

@@ -148,6 +148,83 @@ def approve_due(
     typer.echo(f"total: {total} approved")
 
 
+async def _evaluate_tiers(
+    program: int | None, at: datetime | None
+) -> list[tuple[str, str, int, int, int]]:
+    """(program name, global ID, promoted, demoted, newly below their tier) per program where
+    something changed."""
+    from api.relay import to_global_id
+    from domain.actor import Actor
+    from domain.gamification import tiers
+    from domain.programs import services as programs
+
+    actor = Actor.system("evaluate-tiers")
+    if program is None:
+        done = await tiers.evaluate_all(actor, at)
+    else:
+        done = {program: await tiers.evaluate_tiers(actor, program, at)}
+    ids = sorted(done)
+    names = {p.pk: p.name for p in await programs.programs_by_ids(ids) if p is not None}
+    rows: list[tuple[str, str, int, int, int]] = []
+    for pk in ids:
+        found = done[pk]
+        up, down, marked = len(found.promoted), len(found.demoted), found.marked
+        if up or down or marked:
+            rows.append((names.get(pk, "?"), to_global_id("Program", pk), up, down, marked))
+    return rows
+
+
+def _program_id(value: str | None) -> int | None:
+    """`--program`: a program's global ID."""
+    if value is None:
+        return None
+    from api.relay import from_global_id
+
+    parsed = from_global_id(value.strip())
+    if parsed is None or parsed[0] != "Program":
+        raise typer.BadParameter(f"{value!r} is not a program's ID", param_hint="'--program'")
+    return parsed[1]
+
+
+@app.command("evaluate-tiers")
+def evaluate_tiers(
+    program: str | None = typer.Option(
+        None, help="The program's global ID (default: every program with tiers, not archived)."
+    ),
+    at: str | None = typer.Option(
+        None,
+        help="Evaluate as of this ISO 8601 date-time with an offset (default now); not later "
+        "than now.",
+    ),
+) -> None:
+    """Evaluate tiers (for cron): promote who qualifies higher, mark who fell below its tier,
+    demote who has stayed below it for the program's tier grace days.
+
+    It applies no migrations: a scheduled job must not change the schema under the service."""
+    from tortoise.exceptions import OperationalError
+
+    from domain.errors import DomainError, DomainErrors
+
+    cutoff = _instant(at)
+    program_id = _program_id(program)
+    settings = _settings()
+    try:
+        done = asyncio.run(_with_database(settings, _evaluate_tiers(program_id, cutoff)))
+    except (DomainError, DomainErrors) as exc:
+        typer.secho(f"refused: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+    except OperationalError as exc:
+        message = f"database error: {exc} (a new database needs `partnergraph migrate` first)"
+        typer.secho(message, fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+    promoted = demoted = 0
+    for name, global_id, up, down, marked in cast("list[tuple[str, str, int, int, int]]", done):
+        line = f"{up} promoted, {down} demoted, {marked} newly below their tier"
+        typer.echo(f"{name} ({global_id}): {line}")
+        promoted, demoted = promoted + up, demoted + down
+    typer.echo(f"total: {promoted} promoted, {demoted} demoted")
+
+
 def _print_demo(host: str, port: int, creds: DemoCredentials) -> None:
     base = f"http://{'localhost' if host in ('0.0.0.0', '127.0.0.1') else host}:{port}"
     typer.secho("\nPartnerGraph demo is ready", fg=typer.colors.GREEN, bold=True)

@@ -14,6 +14,9 @@ from domain.clock import utcnow
 from domain.commissions import services as commissions
 from domain.commissions.models import Commission, CommissionKind, CommissionStatus
 from domain.commissions.specs import RuleSpec
+from domain.gamification import badges, points
+from domain.gamification.criteria import BadgeSpec, PointTerms
+from domain.gamification.models import BadgeMetric
 from domain.identity import services as identity
 from domain.identity.models import User, UserKind
 from domain.identity.passwords import hash_password
@@ -47,8 +50,8 @@ PARTNERS = [
 ]
 TIERS = [
     ("Bronze", 1, None),
-    ("Silver", 2, Decimal("5000")),
-    ("Gold", 3, Decimal("25000")),
+    ("Silver", 2, Decimal("300")),  # EUR of credited revenue over 90 days: partners climb
+    ("Gold", 3, Decimal("3000")),
 ]
 
 
@@ -107,14 +110,15 @@ async def seed_demo() -> DemoCredentials:
                 ),
             )
         enrollments = []
-        for index, (name, email, code) in enumerate(PARTNERS):
+        for name, email, code in PARTNERS:
             partner = await partners.create_partner(actor, name, email)
-            tier = tiers[min(index + 1, 3)]
+            tier = tiers[1]  # everyone starts in Bronze and is promoted by its sales
             enrollments.append(
                 await partners.enroll_partner(actor, program.id, partner.id, tier.id, code)
             )
         await _seed_journeys(program, enrollments)
         await _seed_commission_rules(actor, program, tiers)
+        await _seed_points_and_badges(actor, program)
         await attribution.recompute(actor, program.id, None, None)
         await _seed_payouts_and_refunds(actor, program)
         await _seed_links_and_deals(actor, enrollments)
@@ -201,6 +205,28 @@ async def _seed_commission_rules(actor: Actor, program: Program, tiers: dict[int
     ]
     for spec in rules:
         await commissions.create_rule(actor, program.pk, spec)
+
+
+async def _seed_points_and_badges(actor: Actor, program: Program) -> None:
+    """10 points per sale and one per euro, 3 per renewal; a first-sale badge, a milestone
+    every five sales (with a 10 EUR bonus) and a 1,000-point badge."""
+    await points.set_point_rules(
+        actor,
+        program.pk,
+        [
+            PointTerms(ConversionKind.SALE, per_conversion=10, per_unit=1),
+            PointTerms(ConversionKind.RENEWAL, per_conversion=3),
+        ],
+    )
+    for spec in (
+        BadgeSpec(code="first-sale", name="First sale", metric=BadgeMetric.CONVERSIONS,
+                  threshold=Decimal(1), points=25, description="Your first credited sale"),
+        BadgeSpec(code="five-sales", name="Every five sales", metric=BadgeMetric.CONVERSIONS,
+                  threshold=Decimal(5), repeating=True, bonus_amount=Decimal("10")),
+        BadgeSpec(code="points-1000", name="1,000 points", metric=BadgeMetric.POINTS,
+                  threshold=Decimal(1000)),
+    ):  # fmt: skip
+        await badges.create_badge(actor, program.pk, spec)
 
 
 async def _seed_payouts_and_refunds(actor: Actor, program: Program) -> None:

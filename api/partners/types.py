@@ -21,6 +21,8 @@ from domain.partners import models
 if TYPE_CHECKING:
     from api.attribution.credits import AttributionCredit
     from api.commissions.types import Balance, Commission
+    from api.gamification.badges import BadgeAward
+    from api.gamification.tiers import TierChange
     from api.tracking.deals import Deal
     from api.tracking.links import ReferralLink
 
@@ -60,6 +62,9 @@ class Enrollment(Node):
     status: EnrollmentStatus
     referral_code: str = strawberry.field(description="Unique, case-insensitive.")
     created_at: datetime
+    tier_pinned: bool = strawberry.field(
+        description="Set by an admin (setEnrollmentTier): automatic tier changes leave it alone."
+    )
     pk: strawberry.Private[int]
     program_pk: strawberry.Private[int]
     partner_pk: strawberry.Private[int]
@@ -72,6 +77,7 @@ class Enrollment(Node):
             status=row.status,
             referral_code=row.referral_code,
             created_at=row.created_at,
+            tier_pinned=row.tier_pinned,
             pk=row.pk,
             program_pk=row.program_id,
             partner_pk=row.partner_id,
@@ -96,6 +102,28 @@ class Enrollment(Node):
             return None
         row = await info.context.loaders.tier_by_id.load(self.tier_pk)
         return Tier.from_model(row) if row is not None else None
+
+    @strawberry.field(description="The enrollment's tier changes, newest first.")
+    async def tier_history(
+        self, info: Info
+    ) -> list[Annotated[TierChange, strawberry.lazy("api.gamification.tiers")]]:
+        from api.gamification.tiers import tier_history
+
+        return await tier_history(info, self.pk, self.partner_pk)
+
+    @strawberry.field(description="The sum of its points entries (a partner: its own).")
+    async def points(self, info: Info) -> int:
+        from api.gamification.badges import enrollment_points
+
+        return await enrollment_points(info, self.pk, self.partner_pk)
+
+    @strawberry.field(description="Its badge awards, in the order they were made.")
+    async def badges(
+        self, info: Info
+    ) -> list[Annotated[BadgeAward, strawberry.lazy("api.gamification.badges")]]:
+        from api.gamification.badges import enrollment_badges
+
+        return await enrollment_badges(info, self.pk, self.partner_pk)
 
     @strawberry.field(description="The enrollment's referral links, newest first.")
     async def links(

@@ -9,12 +9,18 @@ import strawberry
 from api.programs.types import (
     AttributionModelKind,
     FunnelRole,
+    LeaderboardVisibility,
     ProgramStatus,
     RewardKind,
     TierMetric,
 )
 from domain.programs.rules import AttributionSettings, RewardOffer, TierSpec
 from domain.programs.services import ProgramSpec
+
+TIER_GRACE_DAYS = (
+    "Days an enrollment may stay below its tier's qualification before evaluateTiers demotes "
+    "it (0 to 365)."
+)
 
 
 @strawberry.input
@@ -74,6 +80,12 @@ class CreateProgramInput:
         description="Hosts referral links may lead to besides the destination's own host and "
         "its subdomains (at most 20; exact hosts).",
     )
+    tier_grace_days: int | None = strawberry.field(
+        default=None, description=TIER_GRACE_DAYS + " 30 if left out."
+    )
+    leaderboard_visibility: LeaderboardVisibility | None = strawberry.field(
+        default=None, description="What partners see of the leaderboards; NAMES if left out."
+    )
 
     def to_spec(self) -> ProgramSpec:
         return ProgramSpec(
@@ -84,6 +96,8 @@ class CreateProgramInput:
             hold_days=self.hold_days,
             referee_reward=_reward(self.referee_reward),
             allowed_domains=self.allowed_domains,
+            tier_grace_days=self.tier_grace_days,
+            leaderboard_visibility=self.leaderboard_visibility,
         )
 
 
@@ -103,6 +117,10 @@ class UpdateProgramInput:
         description="Replaces the hosts referral links may also lead to ([] removes them all; "
         "left out keeps them).",
     )
+    tier_grace_days: int | None = strawberry.field(default=None, description=TIER_GRACE_DAYS)
+    leaderboard_visibility: LeaderboardVisibility | None = strawberry.field(
+        default=None, description="What partners see of the leaderboards; left out keeps it."
+    )
 
     def to_spec(self) -> ProgramSpec:
         return ProgramSpec(
@@ -114,6 +132,8 @@ class UpdateProgramInput:
             referee_reward=_reward(self.referee_reward or None),
             clear_referee_reward=self.referee_reward is None,
             allowed_domains=self.allowed_domains,
+            tier_grace_days=self.tier_grace_days,
+            leaderboard_visibility=self.leaderboard_visibility,
         )
 
 

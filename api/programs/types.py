@@ -17,6 +17,7 @@ from domain.programs import models
 
 if TYPE_CHECKING:
     from api.commissions.types import CommissionRule
+    from api.gamification.badges import Badge, PointRule
     from api.partners.types import Enrollment
 
 ProgramStatus = models.ProgramStatus
@@ -29,6 +30,12 @@ RewardKind = models.RewardKind
 strawberry.enum(RewardKind, description="What a referred customer gets.")
 TierMetric = models.TierMetric
 strawberry.enum(TierMetric, description="What a tier qualifies on.")
+LeaderboardVisibility = models.LeaderboardVisibility
+strawberry.enum(
+    LeaderboardVisibility,
+    description="What a program's partners see of its leaderboards: NAMES, others' names; "
+    "ANONYMIZED, others without names; OWN_RANK_ONLY, their own entry alone.",
+)
 
 
 @strawberry.type(description="The weight of one funnel role (ROLE_WEIGHTED attribution).")
@@ -64,7 +71,14 @@ class Program(Node):
     status: ProgramStatus
     attribution: AttributionSettings
     hold_days: int = strawberry.field(description="Days commissions stay PENDING (refunds).")
+    tier_grace_days: int = strawberry.field(
+        description="Days an enrollment may stay below its tier's qualification before a "
+        "periodic evaluation (evaluateTiers) demotes it."
+    )
     referee_reward: RewardOffer | None
+    leaderboard_visibility: LeaderboardVisibility = strawberry.field(
+        description="What partners see of the leaderboards (admins always see names)."
+    )
     allowed_domains: list[str] = strawberry.field(
         description="Hosts referral links may lead to besides the destination's own host and "
         "its subdomains."
@@ -103,7 +117,9 @@ class Program(Node):
                 code_wins=row.code_wins,
             ),
             hold_days=row.hold_days,
+            tier_grace_days=row.tier_grace_days,
             referee_reward=reward,
+            leaderboard_visibility=row.leaderboard_visibility,
             allowed_domains=list(row.allowed_domains or []),
             created_at=row.created_at,
             updated_at=row.updated_at,
@@ -127,6 +143,22 @@ class Program(Node):
 
         rows = await info.context.loaders.commission_rules_by_program.load(self.pk)
         return [CommissionRule.from_model(row) for row in rows]
+
+    @strawberry.field(description="What credited conversions earn in points, by kind.")
+    async def point_rules(
+        self, info: Info
+    ) -> list[Annotated[PointRule, strawberry.lazy("api.gamification.badges")]]:
+        from api.gamification.badges import program_point_rules
+
+        return await program_point_rules(info, self.pk)
+
+    @strawberry.field(description="The program's badges and milestones, oldest first.")
+    async def badges(
+        self, info: Info
+    ) -> list[Annotated[Badge, strawberry.lazy("api.gamification.badges")]]:
+        from api.gamification.badges import program_badges
+
+        return await program_badges(info, self.pk)
 
     @strawberry.field(
         description="Enrollments of the program, searched by referral code or partner name "

@@ -27,6 +27,7 @@ from domain.audit import services as audit
 from domain.clock import epoch_us, utcnow
 from domain.commissions import ledger
 from domain.errors import DomainError, ErrorCode, ErrorCollector, not_found
+from domain.gamification import rewards, tiers
 from domain.pagination import in_list
 from domain.programs import rules as program_rules
 from domain.programs.models import FunnelRole, Program
@@ -387,9 +388,12 @@ async def recompute(
     journeys = await load_journeys(program, start, end)
     async with in_transaction():
         count = await store_credits(journeys, settings)
+        conversion_ids = journeys.conversion_ids.tolist()
         entries = await ledger.price_conversions(
-            program, journeys.conversion_ids.tolist(), reason="recomputeAttribution"
+            program, conversion_ids, reason="recomputeAttribution"
         )
+        await rewards.conversions_credited(program, conversion_ids, new=False)
+        await tiers.promote_credited(actor, program, conversion_ids)
         await audit.record(
             actor,
             "recomputeAttribution",

@@ -14,6 +14,7 @@ from domain.tracking.link_rules import host_problem, normalize_host
 
 MIN_LOOKBACK_DAYS, MAX_LOOKBACK_DAYS = 1, 365
 MAX_HOLD_DAYS = 365
+MAX_TIER_GRACE_DAYS = 365
 MAX_ALLOWED_DOMAINS = 20
 DEFAULT_HALF_LIFE_DAYS = 7.0
 DEFAULT_POSITION_WEIGHT = Decimal("0.4")
@@ -88,6 +89,12 @@ def allowed_domains(errors: ErrorCollector, domains: list[str] | None) -> list[s
 def ensure_hold_days(errors: ErrorCollector, hold_days: int | None) -> None:
     if hold_days is not None and not 0 <= hold_days <= MAX_HOLD_DAYS:
         errors.invalid(["holdDays"], f"must be 0 to {MAX_HOLD_DAYS} days")
+
+
+def ensure_tier_grace_days(errors: ErrorCollector, grace_days: int | None) -> None:
+    """How long an enrollment may stay below its tier before a periodic evaluation demotes it."""
+    if grace_days is not None and not 0 <= grace_days <= MAX_TIER_GRACE_DAYS:
+        errors.invalid(["tierGraceDays"], f"must be 0 to {MAX_TIER_GRACE_DAYS} days")
 
 
 WEIGHT_PLACES = 4  # as stored (DecimalField(6, 4)); the engine's integers stay small

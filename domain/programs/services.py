@@ -14,7 +14,7 @@ from domain.audit import services as audit
 from domain.errors import DomainError, ErrorCode, ErrorCollector, not_found
 from domain.pagination import Page, PageRequest, by_ids, paginate
 from domain.programs import rules
-from domain.programs.models import Program, ProgramStatus, Tier
+from domain.programs.models import LeaderboardVisibility, Program, ProgramStatus, Tier
 from domain.programs.rules import AttributionSettings, RewardOffer, TierSpec
 
 
@@ -29,6 +29,8 @@ class ProgramSpec:
     referee_reward: RewardOffer | None = None
     clear_referee_reward: bool = False
     allowed_domains: list[str] | None = None  # hosts links may lead to besides the program's
+    tier_grace_days: int | None = None
+    leaderboard_visibility: LeaderboardVisibility | None = None
 
 
 def _validate(spec: ProgramSpec, currency: str) -> None:
@@ -40,6 +42,7 @@ def _validate(spec: ProgramSpec, currency: str) -> None:
     if spec.attribution is not None:
         rules.ensure_attribution(errors, spec.attribution)
     rules.ensure_hold_days(errors, spec.hold_days)
+    rules.ensure_tier_grace_days(errors, spec.tier_grace_days)
     rules.ensure_reward(errors, spec.referee_reward, currency)
     rules.allowed_domains(errors, spec.allowed_domains)
     errors.raise_if_any()
@@ -52,6 +55,10 @@ def _apply(program: Program, spec: ProgramSpec) -> None:
         program.destination_url = spec.destination_url
     if spec.hold_days is not None:
         program.hold_days = spec.hold_days
+    if spec.tier_grace_days is not None:
+        program.tier_grace_days = spec.tier_grace_days
+    if spec.leaderboard_visibility is not None:
+        program.leaderboard_visibility = spec.leaderboard_visibility
     if spec.status is not None:
         program.status = spec.status
     if spec.attribution is not None:
@@ -78,7 +85,12 @@ def _apply(program: Program, spec: ProgramSpec) -> None:
 
 
 def _snapshot(program: Program) -> dict[str, Any]:
-    return {**program.snapshot(), "allowedDomains": program.allowed_domains or []}
+    return {
+        **program.snapshot(),
+        "allowedDomains": program.allowed_domains or [],
+        "tierGraceDays": program.tier_grace_days,
+        "leaderboardVisibility": str(program.leaderboard_visibility),
+    }
 
 
 async def create_program(actor: Actor, spec: ProgramSpec) -> Program:

@@ -17,13 +17,17 @@ from base64 import urlsafe_b64encode
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 import aiosqlite
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.backends.sqlite.client import SqliteClient
+from tortoise.transactions import in_transaction
 
 from domain.clock import epoch_us, utcnow
+from domain.gamification import rewards
+from domain.gamification.badges import ClickBadges
 from domain.partners.models import Enrollment, EnrollmentStatus
 from domain.programs.models import ProgramStatus
 from domain.tracking import click_rules as rules
@@ -263,6 +267,14 @@ async def _insert(client: BaseDBAsyncClient, sql: str, rows: Rows) -> None:
         await client.execute_many(sql, rows)  # type: ignore[arg-type]
 
 
+async def _insert_and_award(sql: str, rows: Rows, clicked: dict[int, set[int]]) -> None:
+    """The batch and the CLICKS badges it reaches, in one transaction (the slower path, taken
+    only for batches with clicks of programs that have CLICKS badges)."""
+    async with in_transaction() as connection:
+        await connection.execute_many(sql, rows)  # type: ignore[arg-type]
+        await rewards.clicks_stored(clicked)
+
+
 class ClickWriter:
     """Group commit of click rows: `store` appends a row to the open batch and waits for that
     batch's commit. A failed commit fails every click of the batch (`ClickNotStored`).
@@ -276,6 +288,7 @@ class ClickWriter:
         self._task: asyncio.Task[None] | None = None
         self._sql: str | None = None
         self._closing = False
+        self.click_badges = ClickBadges()
 
     def submit(self, row: tuple[object, ...]) -> asyncio.Future[None]:
         """Queue a row; answers a future done when its batch committed. One future per row (not
@@ -328,7 +341,11 @@ class ClickWriter:
             client = connections.get("default")
             if self._sql is None:
                 self._sql = _insert_sql(client.capabilities.dialect)
-            await _insert(client, self._sql, batch.rows)
+            clicked = await self._badged(batch.rows)
+            if clicked:
+                await _insert_and_award(self._sql, batch.rows, clicked)
+            else:
+                await _insert(client, self._sql, batch.rows)
         except Exception as exc:  # noqa: BLE001 - every waiting request answers "not stored"
             for done in batch.waiters:
                 if not done.done():
@@ -339,6 +356,16 @@ class ClickWriter:
         for done in batch.waiters:
             if not done.done():  # a cancelled request's future is done already
                 done.set_result(None)
+
+    async def _badged(self, rows: Rows) -> dict[int, set[int]]:
+        """The enrollments clicked in the batch, by program, of programs with CLICKS badges."""
+        having = await self.click_badges.programs_with({cast(int, row[0]) for row in rows})
+        clicked: dict[int, set[int]] = {}
+        for row in rows if having else ():
+            program = cast(int, row[0])
+            if program in having:
+                clicked.setdefault(program, set()).add(cast(int, row[1]))
+        return clicked
 
     async def close(self) -> None:
         """Commit everything queued, then stop the writer (the app's shutdown calls this

@@ -26,6 +26,7 @@ from domain.audit import services as audit
 from domain.clock import epoch_us, utcnow
 from domain.commissions import ledger
 from domain.errors import DomainError, ErrorCode, ErrorCollector, not_found
+from domain.gamification import rewards, tiers
 from domain.money import AmountError, to_minor
 from domain.partners.models import Enrollment, EnrollmentStatus
 from domain.programs.models import Program
@@ -459,6 +460,8 @@ async def _write(
         entries = await ledger.price_conversions(program, ids)
         if entries:  # the ledger's movements: one audit entry per call, not per entry
             await audit.record(actor, "recordConversions", program, after=ledger.summary(entries))
+        await rewards.conversions_credited(program, ids, new=True)
+        await tiers.promote_credited(actor, program, ids)  # after pricing: from the next one on
     return created
 
 
@@ -494,6 +497,7 @@ async def refund_conversion(
         conversion.status = outcome.status
         await conversion.save(update_fields=["refunded_minor", "status"])
         reversals = await ledger.reverse_refunds(program, [conversion.pk])
+        await rewards.conversions_refunded(program, [conversion.pk])
         after = {
             "refundedMinor": outcome.refunded_minor,
             "status": str(outcome.status),

@@ -28,6 +28,7 @@ from domain.audit import services as audit
 from domain.clock import utcnow
 from domain.commissions import ledger
 from domain.errors import DomainError, DomainErrors, ErrorCollector, not_found
+from domain.gamification import rewards, tiers
 from domain.money import AmountError, to_minor
 from domain.partners.models import Enrollment, EnrollmentStatus
 from domain.programs.models import Program
@@ -208,4 +209,6 @@ async def confirm_conversion(actor: Actor, program_id: int, external_id: str) ->
         entries = await ledger.price_conversions(program, [conversion.pk])
         after = {"verified": True, **ledger.summary(entries)}
         await audit.record(actor, "confirmConversion", conversion, {"verified": False}, after)
+        await rewards.conversions_credited(program, [conversion.pk], new=True)
+        await tiers.promote_credited(actor, program, [conversion.pk])
     return conversion
