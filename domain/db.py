@@ -12,6 +12,7 @@ from tortoise.migrations.api import migrate as run_migrations
 from domain.settings import Settings
 
 APP = "partnergraph"
+INSERT_CHUNK = 500  # rows per executemany
 MODEL_MODULES = [
     "domain.identity.models",
     "domain.programs.models",
@@ -81,14 +82,39 @@ async def ping() -> bool:
     return True
 
 
+def is_sqlite() -> bool:
+    """Whether the connection (of the transaction, inside one) speaks SQLite's dialect."""
+    return bool(connections.get("default").capabilities.dialect == "sqlite")
+
+
+def _marks(count: int) -> list[str]:
+    return ["?" if is_sqlite() else f"${n}" for n in range(1, count + 1)]
+
+
 async def select(sql: str, params: Sequence[Any]) -> list[Any]:
     """Rows of hand-written SQL, `{}` marking each parameter in order, for the bulk reads
     where the ORM's objects and IN filters cost more than the query. Rows index by position."""
-    connection = connections.get("default")
-    sqlite = connection.capabilities.dialect == "sqlite"
-    marks = ["?" if sqlite else f"${n}" for n in range(1, len(params) + 1)]
-    _, rows = await connection.execute_query(sql.format(*marks), list(params))
+    _, rows = await connections.get("default").execute_query(
+        sql.format(*_marks(len(params))), list(params)
+    )
     return list(rows)
+
+
+def stamp(at: datetime | None) -> Any:
+    """A date-time as a plain parameter: ISO 8601 text for SQLite (as Tortoise stores it), the
+    datetime itself for PostgreSQL."""
+    return at.isoformat(sep=" ") if at is not None and is_sqlite() else at
+
+
+async def insert_many(table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Append plain rows with `executemany`, `chunk` rows per call, for the writes that run on
+    every ingested batch (no ORM object per row). Date-times must already be `stamp`ed."""
+    insert = (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(_marks(len(columns)))})"
+    )
+    connection = connections.get("default")
+    for start in range(0, len(rows), INSERT_CHUNK):
+        await connection.execute_many(insert, list(rows[start : start + INSERT_CHUNK]))
 
 
 def instant(value: datetime | str) -> datetime:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -11,6 +11,7 @@ from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
 M = TypeVar("M", bound=Model)
+T = TypeVar("T")
 
 MAX_PAGE = 100
 
@@ -68,6 +69,12 @@ async def select_where(
     sql = f'SELECT * FROM "{table}" WHERE {where.format(*marks)} ORDER BY {order_by}'
     _, rows = await connection.execute_query(sql, list(params))
     return [model._init_from_db(**dict(row)) for row in rows]
+
+
+def chunks(values: Sequence[T], size: int = 500) -> Iterator[list[T]]:
+    """`values` in lists of at most `size`: for IN lists and bulk statements."""
+    for start in range(0, len(values), size):
+        yield list(values[start : start + size])
 
 
 def in_list(count: int) -> str:

@@ -7,6 +7,7 @@ import getpass
 import logging
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -101,6 +102,25 @@ def _instant(value: str | None) -> datetime | None:
     return at.astimezone(UTC)
 
 
+def _scheduled(work: Callable[[], Awaitable[object]]) -> object:
+    """Run a scheduled job's work on the configured database (no migrations: a job must not
+    change the schema under the service). A refusal or a database error exits 1 with why."""
+    from tortoise.exceptions import OperationalError
+
+    from domain.errors import DomainError, DomainErrors
+
+    settings = _settings()
+    try:
+        return asyncio.run(_with_database(settings, work()))
+    except (DomainError, DomainErrors) as exc:
+        typer.secho(f"refused: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+    except OperationalError as exc:
+        message = f"database error: {exc} (a new database needs `partnergraph migrate` first)"
+        typer.secho(message, fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+
+
 async def _approve_due(at: datetime | None) -> list[tuple[str, str, int]]:
     """(program name, global ID, entries approved) for each program where some were due."""
     from api.relay import to_global_id
@@ -126,21 +146,8 @@ def approve_due(
     """Approve the PENDING commissions whose hold has ended, in every program (for cron).
 
     It applies no migrations: a scheduled job must not change the schema under the service."""
-    from tortoise.exceptions import OperationalError
-
-    from domain.errors import DomainError, DomainErrors
-
     cutoff = _instant(at)
-    settings = _settings()
-    try:
-        done = asyncio.run(_with_database(settings, _approve_due(cutoff)))
-    except (DomainError, DomainErrors) as exc:
-        typer.secho(f"refused: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from None
-    except OperationalError as exc:
-        message = f"database error: {exc} (a new database needs `partnergraph migrate` first)"
-        typer.secho(message, fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from None
+    done = _scheduled(lambda: _approve_due(cutoff))
     total = 0
     for name, program_id, count in cast("list[tuple[str, str, int]]", done):
         typer.echo(f"{name} ({program_id}): {count} approved")
@@ -201,22 +208,8 @@ def evaluate_tiers(
     demote who has stayed below it for the program's tier grace days.
 
     It applies no migrations: a scheduled job must not change the schema under the service."""
-    from tortoise.exceptions import OperationalError
-
-    from domain.errors import DomainError, DomainErrors
-
-    cutoff = _instant(at)
-    program_id = _program_id(program)
-    settings = _settings()
-    try:
-        done = asyncio.run(_with_database(settings, _evaluate_tiers(program_id, cutoff)))
-    except (DomainError, DomainErrors) as exc:
-        typer.secho(f"refused: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from None
-    except OperationalError as exc:
-        message = f"database error: {exc} (a new database needs `partnergraph migrate` first)"
-        typer.secho(message, fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from None
+    cutoff, program_id = _instant(at), _program_id(program)
+    done = _scheduled(lambda: _evaluate_tiers(program_id, cutoff))
     promoted = demoted = 0
     for name, global_id, up, down, marked in cast("list[tuple[str, str, int, int, int]]", done):
         line = f"{up} promoted, {down} demoted, {marked} newly below their tier"

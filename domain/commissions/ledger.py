@@ -28,8 +28,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from tortoise import connections
-
+from domain import db
 from domain.clock import from_epoch_us, utcnow
 from domain.commissions import rules
 from domain.commissions.models import (
@@ -38,13 +37,12 @@ from domain.commissions.models import (
     CommissionRule,
     CommissionStatus,
 )
-from domain.db import instant, select
+from domain.db import instant, is_sqlite, select
 from domain.errors import DomainError, ErrorCode
 from domain.money import minor_units
-from domain.pagination import in_list
+from domain.pagination import chunks, in_list
 from domain.programs.models import Program
 
-CHUNK = 500
 UNPAID = (CommissionStatus.PENDING, CommissionStatus.APPROVED)
 PRICED = (CommissionKind.COMMISSION, CommissionKind.REVERSAL, CommissionKind.ADJUSTMENT)
 REFEREE_REASON = "the referred customer's reward, given by the merchant: a program cost"
@@ -59,11 +57,10 @@ async def lock(program_id: int, exclusive: bool = False) -> None:
     rejections shared: a payout never interleaves with a change to the entries it gathers,
     and it is an advisory lock, not the program row, so inserts (whose foreign key takes a
     key-share lock on the program) never wait on a payout in a deadlock."""
-    connection = connections.get("default")
-    if connection.capabilities.dialect == "sqlite":
+    if is_sqlite():
         return
     function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
-    await connection.execute_query(f"SELECT {function}($1, $2)", [LOCK_CLASS, program_id])
+    await select(f"SELECT {function}({{}}, {{}})", [LOCK_CLASS, program_id])
 
 
 def terms_of(rule: CommissionRule) -> rules.RuleTerms:
@@ -123,7 +120,7 @@ class _Priced:
 
 async def _conversions(ids: Sequence[int]) -> dict[int, _Conv]:
     found: dict[int, _Conv] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         rows = await select(
             "SELECT id, kind, amount_minor, refunded_minor, currency, occurred_at, customer_id "
             f"FROM conversions WHERE id IN ({in_list(len(chunk))})",
@@ -136,7 +133,7 @@ async def _conversions(ids: Sequence[int]) -> dict[int, _Conv]:
 
 async def _positions(ids: Sequence[int]) -> dict[tuple[int, int], _Position]:
     positions: dict[tuple[int, int], _Position] = defaultdict(_Position)
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         rows = await select(
             "SELECT id, conversion_id, enrollment_id, amount_minor, status, payout_item_id, "
             "earned_minor, available_at FROM commissions WHERE conversion_id IN "
@@ -159,11 +156,6 @@ async def _positions(ids: Sequence[int]) -> dict[tuple[int, int], _Position]:
             if earned is not None and entry_id > position.earned_id:
                 position.earned, position.earned_id = earned, entry_id
     return positions
-
-
-def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
-    for start in range(0, len(ids), CHUNK):
-        yield list(ids[start : start + CHUNK])
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,7 +231,7 @@ class _Writer:
         )
 
     async def flush(self) -> list[NewEntry]:
-        for chunk in _chunks(self.reversed_ids):
+        for chunk in chunks(self.reversed_ids):
             moved = await Commission.filter(
                 id__in=chunk, status__in=UNPAID, payout_item_id__isnull=True
             ).update(status=CommissionStatus.REVERSED, decided_at=self.now)
@@ -247,20 +239,11 @@ class _Writer:
                 raise DomainError(ErrorCode.CONFLICT, None, "entries changed meanwhile: retry")
         if not self.entries:
             return self.entries
-        connection = connections.get("default")
-        sqlite = connection.capabilities.dialect == "sqlite"
-        count = len(_COLUMNS) + 2
-        marks = ", ".join("?" if sqlite else f"${n}" for n in range(1, count + 1))
-        insert = (
-            f"INSERT INTO commissions (program_id, {', '.join(_COLUMNS)}, created_at) "
-            f"VALUES ({marks})"
-        )
+        stamps: dict[datetime | None, Any] = {}
 
-        stamps: dict[datetime | None, Any] = {None: None}
-
-        def stamp(at: datetime | None) -> Any:  # SQLite keeps ISO 8601 text
+        def stamp(at: datetime | None) -> Any:  # many entries share an instant: format once
             if at not in stamps:
-                stamps[at] = at.isoformat(sep=" ") if sqlite and at is not None else at
+                stamps[at] = db.stamp(at)
             return stamps[at]
 
         rows = [
@@ -272,8 +255,7 @@ class _Writer:
             ]
             for e in self.entries
         ]  # fmt: skip
-        for start in range(0, len(rows), CHUNK):
-            await connection.execute_many(insert, rows[start : start + CHUNK])
+        await db.insert_many("commissions", ("program_id", *_COLUMNS, "created_at"), rows)
         return self.entries
 
 
@@ -385,7 +367,7 @@ class _Credit:
 async def _credits(ids: Sequence[int]) -> tuple[list[_Credit], dict[int, int | None]]:
     """The credits of these conversions, and the tier of each credited enrollment."""
     found, tiers = [], {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         rows = await select(
             "SELECT a.id, a.conversion_id, a.enrollment_id, a.amount_minor, a.points, a.total, "
             "a.touchpoints, e.tier_id FROM attribution_credits a JOIN enrollments e ON "
@@ -404,7 +386,7 @@ async def _credits(ids: Sequence[int]) -> tuple[list[_Credit], dict[int, int | N
 async def _touch_times(ids: Iterable[int]) -> dict[int, datetime]:
     wanted = sorted(set(ids))
     times: dict[int, datetime] = {}
-    for chunk in _chunks(wanted):
+    for chunk in chunks(wanted):
         rows = await select(
             f"SELECT id, occurred_us FROM touchpoints WHERE id IN ({in_list(len(chunk))})", chunk
         )
@@ -422,7 +404,7 @@ async def _first_touches(conversions: Iterable[_Conv]) -> dict[int, datetime]:
         if conv.customer_id is not None:
             by_customer[conv.customer_id].append(conv)
     first: dict[int, datetime] = {}
-    for chunk in _chunks(sorted(by_customer)):
+    for chunk in chunks(sorted(by_customer)):
         rows = await select(
             "SELECT customer_id, MIN(occurred_us) FROM touchpoints WHERE customer_id IN "
             f"({in_list(len(chunk))}) AND NOT excluded GROUP BY customer_id",
@@ -438,7 +420,7 @@ async def _first_sales(program: Program, customers: Iterable[int]) -> dict[int, 
     """Each customer's first verified SALE."""
     wanted = sorted(set(customers))
     first: dict[int, datetime] = {}
-    for chunk in _chunks(wanted):
+    for chunk in chunks(wanted):
         rows = await select(
             "SELECT customer_id, MIN(occurred_at) FROM conversions WHERE program_id = {} AND "
             f"customer_id IN ({in_list(len(chunk))}) AND kind = 'SALE' AND verified "
@@ -460,7 +442,7 @@ async def _month_used(
     rule_ids = sorted({k[1] for k in keys})
     months = sorted({k[2] for k in keys})
     latest: dict[tuple[int, int], tuple[int, int, int, str]] = {}
-    for chunk in _chunks(enrollments):
+    for chunk in chunks(enrollments):
         rows = await (
             Commission.filter(
                 program_id=program.pk, enrollment_id__in=chunk, rule_id__in=rule_ids,
@@ -591,7 +573,7 @@ async def _referee_rewards(writer: _Writer, priced: list[_Priced]) -> None:
     )
     rewarded: set[int] = set()
     first: dict[int, tuple[datetime, int]] = {}
-    for chunk in _chunks(customers):
+    for chunk in chunks(customers):
         rows = await select(
             "SELECT DISTINCT c.customer_id FROM commissions m JOIN conversions c ON "
             "c.id = m.conversion_id WHERE m.program_id = {} AND m.kind = 'REFEREE_REWARD' AND "

@@ -29,7 +29,7 @@ from domain.commissions.models import (
 )
 from domain.db import select
 from domain.errors import DomainError, ErrorCode, ErrorCollector, not_found
-from domain.pagination import Page, PageRequest, by_ids, in_list, paginate
+from domain.pagination import Page, PageRequest, by_ids, chunks, in_list, paginate
 from domain.partners.models import Enrollment
 from domain.programs.models import Program, Tier
 
@@ -330,18 +330,21 @@ async def reject(actor: Actor, ids: Sequence[int], reason: str) -> Changed:
                     ErrorCode.CONFLICT, path, f"a {entry.status} entry cannot be rejected"
                 )
         chosen = set(entries)
-        positions = sorted(
+        positions = {
             (e.conversion_id, e.enrollment_id)
             for e in entries.values()
             if e.kind is CommissionKind.COMMISSION and e.conversion_id is not None
-        )
-        for conversion_id, enrollment_id in positions:
+        }
+        conversions = sorted({conversion for conversion, _ in positions})
+        for chunk in chunks(conversions):  # the rest of those positions, read at once
             rows = (
-                await Commission.filter(conversion_id=conversion_id, enrollment_id=enrollment_id)
+                await Commission.filter(conversion_id__in=chunk)
                 .exclude(kind=CommissionKind.REFEREE_REWARD)
-                .values_list("id", "status", "payout_item_id")
+                .values_list("id", "conversion_id", "enrollment_id", "status", "payout_item_id")
             )
-            for entry_id, status, payout in rows:
+            for entry_id, conversion_id, enrollment_id, status, payout in rows:
+                if (conversion_id, enrollment_id) not in positions:
+                    continue
                 if status == CommissionStatus.PAID or payout is not None:
                     message = "part of this conversion's commission is paid already"
                     raise DomainError(ErrorCode.CONFLICT, ["ids"], message)

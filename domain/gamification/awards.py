@@ -28,8 +28,9 @@ from typing import Any
 
 from tortoise import connections
 
+from domain import db
 from domain.clock import utcnow
-from domain.db import select
+from domain.db import is_sqlite, select
 from domain.events import services as events
 from domain.gamification import criteria, metrics, points
 from domain.gamification.models import Badge, BadgeMetric, PointKind
@@ -101,10 +102,6 @@ async def award_badges(
     return made
 
 
-def _sqlite() -> bool:
-    return bool(connections.get("default").capabilities.dialect == "sqlite")
-
-
 def lock_slot(enrollment_id: int) -> int:
     """The second key of an enrollment's awarding lock."""
     return enrollment_id % LOCK_SLOTS
@@ -113,7 +110,7 @@ def lock_slot(enrollment_id: int) -> int:
 async def _lock(enrollment_ids: list[int]) -> None:
     """Hold the enrollments' awarding locks until the transaction ends (PostgreSQL), taken in
     slot order so that two events never wait for each other."""
-    if _sqlite():
+    if is_sqlite():
         return
     slots = sorted({lock_slot(e) for e in enrollment_ids})
     await select(
@@ -171,8 +168,8 @@ async def _insert(due: Sequence[tuple[Badge, int, int, Decimal]], now: datetime)
     """Insert the awards; answers those actually inserted (a concurrent event may have
     inserted some: those are skipped, not failed)."""
     connection = connections.get("default")
-    sqlite = connection.capabilities.dialect == "sqlite"
-    stamp: Any = now.isoformat(sep=" ") if sqlite else now
+    sqlite = is_sqlite()
+    stamp = db.stamp(now)
     badges = {badge.pk: badge for badge, _, _, _ in due}
     values = {(badge.pk, enrollment, sequence): value for badge, enrollment, sequence, value in due}
     made = []
@@ -244,28 +241,23 @@ async def _side_effects(program: Program, awarded: list[Awarded], now: datetime)
 
 
 _BONUS_COLUMNS = (
-    "program_id, enrollment_id, kind, amount_minor, currency, status, available_at, reason, "
-    "created_at"
-)
+    "program_id", "enrollment_id", "kind", "amount_minor", "currency", "status", "available_at",
+    "reason", "created_at",
+)  # fmt: skip
 
 
 async def _bonuses(program: Program, awarded: list[Awarded], now: datetime) -> None:
     """A PENDING BONUS ledger entry per award with a bonus, available when the hold ends."""
     if not awarded:
         return
-    connection = connections.get("default")
-    sqlite = _sqlite()
-    marks = ", ".join("?" if sqlite else f"${n}" for n in range(1, 10))
     available = now + timedelta(days=program.hold_days)
-    stamps = [t.isoformat(sep=" ") if sqlite else t for t in (available, now)]
+    stamps = [db.stamp(available), db.stamp(now)]
     rows = [
         [program.pk, a.enrollment_id, "BONUS", a.badge.bonus_minor, program.currency, "PENDING",
          stamps[0], f"bonus of {_label(a)}", stamps[1]]
         for a in awarded
     ]  # fmt: skip
-    await connection.execute_many(
-        f"INSERT INTO commissions ({_BONUS_COLUMNS}) VALUES ({marks})", rows
-    )
+    await db.insert_many("commissions", _BONUS_COLUMNS, rows)
 
 
 async def _partners(enrollment_ids: list[int]) -> dict[int, int]:

@@ -22,13 +22,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
-from tortoise import connections
-
 from domain.clock import utcnow
-from domain.db import select
+from domain.db import is_sqlite, select, stamp
 from domain.gamification.models import BadgeMetric
 from domain.money import to_decimal
-from domain.pagination import in_list
+from domain.pagination import chunks, in_list
 
 CHUNK = 500
 
@@ -86,10 +84,6 @@ def _window(
     return "".join(parts), params
 
 
-def _sqlite() -> bool:
-    return bool(connections.get("default").capabilities.dialect == "sqlite")
-
-
 async def values(
     program_id: int,
     currency: str,
@@ -104,14 +98,11 @@ async def values(
         found.update(await _streaks(program_id, enrollment_ids, until or utcnow()))
         return found
     template, column = _SQL[metric]
-    sqlite = _sqlite()
-    for start in range(0, len(enrollment_ids), CHUNK):
-        chunk = list(enrollment_ids[start : start + CHUNK])
-        window, window_params = _window(column, since, until)
+    window, window_params = _window(column, since, until)
+    stamps = [stamp(w) for w in window_params]
+    for chunk in chunks(enrollment_ids, CHUNK):
         sql = template.format(ids=in_list(len(chunk)), window=window)
-        params: list[object] = [program_id, *chunk]
-        stamps = [w.isoformat(sep=" ") if sqlite else w for w in window_params]
-        for enrollment, value in await select(sql, [*params, *stamps]):
+        for enrollment, value in await select(sql, [program_id, *chunk, *stamps]):
             number = int(value or 0)
             found[enrollment] = (
                 to_decimal(number, currency) if metric is BadgeMetric.REVENUE else Decimal(number)
@@ -131,7 +122,7 @@ async def _streaks(
         chunk = list(enrollment_ids[start : start + CHUNK])
         month_sql = (  # stored in UTC: SQLite as ISO 8601 text
             "substr(c.occurred_at, 1, 7)"
-            if _sqlite()
+            if is_sqlite()
             else "to_char(c.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM')"
         )
         rows = await select(
@@ -189,8 +180,8 @@ def program_values_sql(
     program-wide ranking builds on; one aggregate, never a loop."""
     if metric not in _PROGRAM_SQL:
         raise ValueError(f"{metric} is no single program-wide aggregate")
-    if metric is BadgeMetric.POINTS and since is None and _sqlite():
+    if metric is BadgeMetric.POINTS and since is None and is_sqlite():
         return _PROGRAM_POINTS_ALL_TIME, [program_id]
     window, stamps = _window(_PROGRAM_COLUMN.get(metric, "c.occurred_at"), since, None)
-    params: list[object] = [program_id, *(w.isoformat(sep=" ") if _sqlite() else w for w in stamps)]
+    params: list[object] = [program_id, *(stamp(w) for w in stamps)]
     return _PROGRAM_SQL[metric].format(window=window), params

@@ -25,9 +25,9 @@ from datetime import datetime
 from fractions import Fraction
 from typing import Any
 
-from tortoise import connections
 from tortoise.transactions import in_transaction
 
+from domain import db
 from domain.actor import Actor
 from domain.audit import services as audit
 from domain.clock import utcnow
@@ -37,12 +37,9 @@ from domain.gamification import criteria
 from domain.gamification.criteria import PointTerms, Position
 from domain.gamification.models import PointKind, PointRule
 from domain.money import minor_units
-from domain.pagination import in_list
+from domain.pagination import chunks, in_list
 from domain.programs.models import Program
 from domain.tracking.models import ConversionKind
-
-CHUNK = 500
-
 
 # --- rules ----------------------------------------------------------------------------------
 
@@ -131,15 +128,10 @@ class NewPoints:
     award_id: int | None = None
 
 
-def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
-    for start in range(0, len(ids), CHUNK):
-        yield list(ids[start : start + CHUNK])
-
-
 async def credits_of(conversion_ids: Sequence[int]) -> list[Credit]:
     """The credits of these conversions (one query per chunk)."""
     found = []
-    for chunk in _chunks(conversion_ids):
+    for chunk in chunks(conversion_ids):
         rows = await select(
             "SELECT a.conversion_id, a.enrollment_id, c.kind, a.amount_minor, a.points, a.total, "
             "c.amount_minor, c.refunded_minor FROM attribution_credits a JOIN conversions c ON "
@@ -155,7 +147,7 @@ async def credits_of(conversion_ids: Sequence[int]) -> list[Credit]:
 
 async def _positions(conversion_ids: Sequence[int]) -> dict[tuple[int, int], Position]:
     sums: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0])
-    for chunk in _chunks(conversion_ids):
+    for chunk in chunks(conversion_ids):
         rows = await select(
             "SELECT conversion_id, enrollment_id, kind, SUM(points) FROM point_entries WHERE "
             f"conversion_id IN ({in_list(len(chunk))}) GROUP BY conversion_id, enrollment_id, "
@@ -170,7 +162,7 @@ async def _positions(conversion_ids: Sequence[int]) -> dict[tuple[int, int], Pos
 async def _amounts(conversion_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
     """(amount, refunded) of each conversion."""
     found = {}
-    for chunk in _chunks(conversion_ids):
+    for chunk in chunks(conversion_ids):
         rows = await select(
             "SELECT id, amount_minor, refunded_minor FROM conversions WHERE id IN "
             f"({in_list(len(chunk))})",
@@ -245,32 +237,29 @@ async def reverse_refunds(program: Program, conversion_ids: Sequence[int]) -> li
     return appended
 
 
-_COLUMNS = "program_id, enrollment_id, kind, points, conversion_id, award_id, reason, created_at"
+_COLUMNS = (
+    "program_id", "enrollment_id", "kind", "points", "conversion_id", "award_id", "reason",
+    "created_at",
+)  # fmt: skip
 
 
 async def write(program: Program, entries: Sequence[NewPoints], at: datetime | None = None) -> None:
     """Append entries as plain rows (this runs for every ingested batch)."""
     if not entries:
         return
-    connection = connections.get("default")
-    sqlite = connection.capabilities.dialect == "sqlite"
-    marks = ", ".join("?" if sqlite else f"${n}" for n in range(1, 9))
-    now = at or utcnow()
-    stamp: Any = now.isoformat(sep=" ") if sqlite else now
+    stamp = db.stamp(at or utcnow())
     rows = [
         [program.pk, e.enrollment_id, e.kind.value, e.points, e.conversion_id, e.award_id,
          e.reason[:500], stamp]
         for e in entries
     ]  # fmt: skip
-    insert = f"INSERT INTO point_entries ({_COLUMNS}) VALUES ({marks})"
-    for start in range(0, len(rows), CHUNK):
-        await connection.execute_many(insert, rows[start : start + CHUNK])
+    await db.insert_many("point_entries", _COLUMNS, rows)
 
 
 async def points_of(enrollment_ids: Sequence[int]) -> dict[int, int]:
     """Each enrollment's points: the sum of its entries (0 for none)."""
     found = dict.fromkeys(enrollment_ids, 0)
-    for chunk in _chunks(sorted(set(enrollment_ids))):
+    for chunk in chunks(sorted(set(enrollment_ids))):
         rows = await select(
             "SELECT enrollment_id, SUM(points) FROM point_entries WHERE enrollment_id IN "
             f"({in_list(len(chunk))}) GROUP BY enrollment_id",
